@@ -1,0 +1,427 @@
+package chain
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Options configure a Chain.
+type Options struct {
+	Params          Params
+	Now             func() time.Time // clock for the future-timestamp rule; time.Now if nil
+	Logger          *slog.Logger
+	MempoolMaxTxs   int // default 10,000
+	MempoolMaxBytes int // default 10,000 transactions' worth
+	MaxOrphans      int // default 256
+}
+
+// Chain is the ledger: the block tree with its main chain, the head state,
+// the orphan pool and the mempool, backed by a Store. It is safe for
+// concurrent use.
+type Chain struct {
+	p     Params
+	store *Store
+	now   func() time.Time
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	nodes   map[Hash]*blockNode
+	main    []*blockNode // main[i] has index i+1
+	state   map[Address]Account
+	orphans *orphanPool
+	pool    *Mempool
+	broken  error // a failed disk commit: memory and disk may differ, refuse writes
+}
+
+// Open opens the ledger stored at path, creating it with the genesis block of
+// opts.Params if the file is new. A store of another network is refused.
+// Opening reads the stored tree and state; it does not re-validate blocks.
+func Open(path string, opts Options) (*Chain, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MempoolMaxTxs <= 0 {
+		opts.MempoolMaxTxs = 10000
+	}
+	if opts.MempoolMaxBytes <= 0 {
+		opts.MempoolMaxBytes = opts.MempoolMaxTxs * TxSize
+	}
+	if opts.MaxOrphans <= 0 {
+		opts.MaxOrphans = 256
+	}
+	store, err := OpenStore(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Chain{
+		p:       opts.Params,
+		store:   store,
+		now:     opts.Now,
+		log:     opts.Logger,
+		nodes:   make(map[Hash]*blockNode),
+		state:   make(map[Address]Account),
+		orphans: newOrphanPool(opts.MaxOrphans, opts.MaxOrphans*opts.Params.MaxBlockBytes/8),
+		pool:    NewMempool(opts.MempoolMaxTxs, opts.MempoolMaxBytes),
+	}
+	if err := c.load(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Chain) load() error {
+	g := Genesis(c.p)
+	gh := g.Hash()
+	t, err := c.store.load()
+	if err != nil {
+		return fmt.Errorf("load store: %w", err)
+	}
+	if t.genesis.IsZero() {
+		node := newBlockNode(gh, g.Header, nil)
+		node.status = statusValid
+		c.nodes[gh] = node
+		c.main = []*blockNode{node}
+		ws := newWriteSet()
+		ws.blocks[gh] = g.Bytes()
+		ws.headers[gh] = headerRecord(&g.Header, statusValid)
+		ws.main[1] = gh
+		ws.head, ws.genesis = &gh, &gh
+		return c.store.commit(ws)
+	}
+	if t.genesis != gh {
+		return fmt.Errorf("store holds network with genesis %s, ours is %s: %w", t.genesis, gh, ErrBadGenesis)
+	}
+	// Link the tree parents-first: sorting by index puts every parent
+	// before its children.
+	recs := make([]Hash, 0, len(t.headers))
+	for h := range t.headers {
+		recs = append(recs, h)
+	}
+	slices.SortFunc(recs, func(a, b Hash) int {
+		ia, ib := t.headers[a].header.Index, t.headers[b].header.Index
+		if ia != ib {
+			if ia < ib {
+				return -1
+			}
+			return 1
+		}
+		return bytes.Compare(a[:], b[:])
+	})
+	for _, h := range recs {
+		rec := t.headers[h]
+		var parent *blockNode
+		if h != gh {
+			parent = c.nodes[rec.header.PrevHash]
+			if parent == nil {
+				return fmt.Errorf("stored block %s has no stored parent: %w", h, ErrMalformed)
+			}
+		}
+		n := newBlockNode(h, rec.header, parent)
+		n.status = rec.status
+		c.nodes[h] = n
+	}
+	c.main = make([]*blockNode, len(t.main))
+	for i, h := range t.main {
+		n := c.nodes[h]
+		if n == nil || n.header.Index != uint64(i+1) || (i > 0 && n.parent != c.main[i-1]) {
+			return fmt.Errorf("main chain entry %d (%s) does not link: %w", i+1, h, ErrMalformed)
+		}
+		c.main[i] = n
+	}
+	if len(c.main) == 0 || c.main[len(c.main)-1].hash != t.head {
+		return fmt.Errorf("stored head %s is not the main chain's tip: %w", t.head, ErrMalformed)
+	}
+	c.state = t.state
+	return nil
+}
+
+// Close closes the store.
+func (c *Chain) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.store.Close()
+}
+
+// Params returns the network parameters.
+func (c *Chain) Params() Params { return c.p }
+
+// Genesis is the hash of the network's first block.
+func (c *Chain) GenesisHash() Hash {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.main[0].hash
+}
+
+// Mempool is the chain's pool of pending transactions.
+func (c *Chain) Mempool() *Mempool { return c.pool }
+
+// Tip describes the head of the main chain.
+type Tip struct {
+	Genesis Hash
+	Hash    Hash
+	Index   uint64
+	Work    *big.Int // cumulative
+	Bits    uint32   // of the head
+	Time    time.Time
+}
+
+// Tip returns the head of the main chain.
+func (c *Chain) Tip() Tip {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t := c.main[len(c.main)-1]
+	return Tip{Genesis: c.main[0].hash, Hash: t.hash, Index: t.header.Index, Work: new(big.Int).Set(t.work), Bits: t.header.Bits, Time: t.header.Time()}
+}
+
+// Account returns an address's state at the head.
+func (c *Chain) Account(a Address) Account {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.state[a]
+}
+
+func (c *Chain) account(a Address) Account { return c.state[a] }
+
+// HasBlock reports whether the block is stored (valid or not) or an orphan.
+func (c *Chain) HasBlock(h Hash) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.nodes[h]
+	return ok || c.orphans.has(h)
+}
+
+// IsInvalid reports whether the block is known to break a rule.
+func (c *Chain) IsInvalid(h Hash) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n, ok := c.nodes[h]
+	return ok && n.status == statusInvalid
+}
+
+// BlockByHash reads a stored block.
+func (c *Chain) BlockByHash(h Hash) (*Block, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if _, ok := c.nodes[h]; !ok {
+		return nil, fmt.Errorf("block %s: %w", h, ErrNotFound)
+	}
+	return c.store.block(h)
+}
+
+// BlockByIndex reads the main chain's block at index i (1 = genesis).
+func (c *Chain) BlockByIndex(i uint64) (*Block, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if i < 1 || i > uint64(len(c.main)) {
+		return nil, fmt.Errorf("block index %d of %d: %w", i, len(c.main), ErrNotFound)
+	}
+	return c.store.block(c.main[i-1].hash)
+}
+
+// MainBlocks returns up to max main-chain blocks starting at index from.
+func (c *Chain) MainBlocks(from uint64, max int) ([]*Block, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if from < 1 {
+		from = 1
+	}
+	if from > uint64(len(c.main)) || max <= 0 {
+		return nil, nil
+	}
+	end := min(uint64(len(c.main)), from-1+uint64(max))
+	hs := make([]Hash, 0, end-from+1)
+	for _, n := range c.main[from-1 : end] {
+		hs = append(hs, n.hash)
+	}
+	return c.store.blocks(hs)
+}
+
+// Locator lists main-chain hashes from the head back to the genesis, dense
+// at first and then doubling the step, so a peer can find our fork point
+// with O(log n) hashes.
+func (c *Chain) Locator() []Hash {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var loc []Hash
+	step := 1
+	for i := len(c.main) - 1; i > 0; i -= step {
+		loc = append(loc, c.main[i].hash)
+		if len(loc) >= 10 {
+			step *= 2
+		}
+	}
+	return append(loc, c.main[0].hash)
+}
+
+// BlocksAfter returns up to max main-chain blocks that follow the first
+// locator hash on our main chain (the fork point with the asker).
+func (c *Chain) BlocksAfter(locator []Hash, max int) ([]*Block, error) {
+	c.mu.RLock()
+	start := uint64(1) // the genesis is shared by every node of the network
+	for _, h := range locator {
+		if n, ok := c.nodes[h]; ok && c.onMain(n) {
+			start = n.header.Index
+			break
+		}
+	}
+	c.mu.RUnlock()
+	return c.MainBlocks(start+1, max)
+}
+
+func (c *Chain) onMain(n *blockNode) bool {
+	i := n.header.Index
+	return i >= 1 && i <= uint64(len(c.main)) && c.main[i-1] == n
+}
+
+// IsMain reports whether the block is on the main chain.
+func (c *Chain) IsMain(h Hash) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n, ok := c.nodes[h]
+	return ok && c.onMain(n)
+}
+
+// SubmitTx validates a transfer against the head state plus the pool's
+// pending transactions and adds it to the mempool.
+func (c *Chain) SubmitTx(tx *Tx) error {
+	if err := CheckTxSanity(tx); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.pool.add(tx, c.account)
+}
+
+// NewBlockTemplate builds the next block for miner on top of the head: the
+// right difficulty, a timestamp after the median of the last blocks, the
+// best-paying pending transactions and the coinbase. Only the nonce is left
+// to find.
+func (c *Chain) NewBlockTemplate(miner Address) *Block {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	tip := c.main[len(c.main)-1]
+	ts := c.now().UnixMilli()
+	if mtp := medianTimePast(tip); ts <= mtp {
+		ts = mtp + 1
+	}
+	txs := c.pool.selectTxs(c.p.MaxBlockTxs-1, c.p.MaxBlockBytes-HeaderSize-maxTxCountPrefix-TxSize)
+	var fees uint64
+	for _, tx := range txs {
+		fees += tx.Fee
+	}
+	index := tip.header.Index + 1
+	cb := &Tx{Recipient: miner, Amount: c.p.BlockReward + fees, Nonce: index}
+	b := &Block{
+		Header: Header{Index: index, Timestamp: ts, PrevHash: tip.hash, Bits: expectedBits(tip, c.p)},
+		Txs:    append([]*Tx{cb}, txs...),
+	}
+	b.MerkleRoot = MerkleRoot(b.Txs)
+	return b
+}
+
+// BlockStatus says where an added block ended up.
+type BlockStatus int
+
+const (
+	StatusMain   BlockStatus = iota // on the main chain (extended it, or won a reorg)
+	StatusSide                      // stored on a side branch with less work
+	StatusOrphan                    // parent unknown: kept in the orphan pool
+)
+
+func (s BlockStatus) String() string {
+	return [...]string{"main", "side", "orphan"}[s]
+}
+
+// AddResult reports what adding blocks changed.
+type AddResult struct {
+	Status        BlockStatus // of the block added (the last one for a batch)
+	MissingParent Hash        // for an orphan: the block sync must fetch
+	Connected     []*Block    // blocks that joined the main chain, in order
+	Disconnected  []*Block    // blocks that left it (a reorg), tip first
+	Reorg         bool
+}
+
+// AddBlock validates a block and adds it to the tree. A block on the best
+// branch changes the head (possibly by a reorg); a block with less work is
+// kept on a side branch; a block whose parent is unknown goes to the orphan
+// pool and the result names the missing parent. Once AddBlock returns
+// without error the block is on disk.
+func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
+	if err := CheckBlockSanity(b, c.p); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	p := c.begin()
+	res, err := c.processBlock(p, b, true)
+	if err == nil {
+		c.connectOrphans(p, b.Hash())
+	}
+	if cerr := c.finish(p); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Connected, res.Disconnected, res.Reorg = p.connected, p.disconnected, len(p.disconnected) > 0
+	return res, nil
+}
+
+// AddBlocks is the sync path: blocks that should extend each other, checked
+// with signatures on all cores and written in one commit. It stops at the
+// first invalid block, keeps the valid ones before it, and returns how many
+// were accepted with the error. Blocks already known are skipped.
+func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
+	bad, badErr := CheckBlocksSanity(blocks, c.p)
+	good := blocks
+	if bad >= 0 {
+		good = blocks[:bad]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return 0, nil, c.broken
+	}
+	p := c.begin()
+	res := &AddResult{}
+	n := 0
+	var err error
+	for _, b := range good {
+		var r *AddResult
+		r, err = c.processBlock(p, b, false)
+		if errors.Is(err, ErrKnownBlock) {
+			err = nil
+			n++
+			continue
+		}
+		if err != nil {
+			break
+		}
+		res.Status = r.Status
+		n++
+	}
+	if err == nil && len(good) > 0 {
+		c.connectOrphans(p, good[len(good)-1].Hash())
+	}
+	if cerr := c.finish(p); cerr != nil {
+		return 0, nil, cerr
+	}
+	if err == nil && bad >= 0 {
+		err = badErr
+	}
+	res.Connected, res.Disconnected, res.Reorg = p.connected, p.disconnected, len(p.disconnected) > 0
+	return n, res, err
+}

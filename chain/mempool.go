@@ -1,0 +1,221 @@
+package chain
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Mempool holds transactions waiting for a block. Every transaction in it is
+// valid on top of the head state together with the sender's earlier pending
+// transactions: per sender, nonces run without gaps from the account's nonce,
+// and the balance covers them all. It is bounded by count and bytes; when
+// full, a better-paying transaction evicts the lowest-fee one that no other
+// pending transaction depends on.
+type Mempool struct {
+	maxCount, maxBytes int
+
+	mu       sync.Mutex
+	byID     map[Hash]*Tx
+	bySender map[Address][]*Tx // nonce order, contiguous
+	bytes    int
+}
+
+// NewMempool makes an empty pool with the given caps.
+func NewMempool(maxCount, maxBytes int) *Mempool {
+	return &Mempool{maxCount: maxCount, maxBytes: maxBytes, byID: make(map[Hash]*Tx), bySender: make(map[Address][]*Tx)}
+}
+
+// Len is the number of pending transactions.
+func (m *Mempool) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byID)
+}
+
+// Has reports whether the transaction is pending.
+func (m *Mempool) Has(id Hash) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.byID[id]
+	return ok
+}
+
+// Pending lists pending transactions, best fee first, each sender's in nonce order.
+func (m *Mempool) Pending() []*Tx {
+	return m.selectTxs(-1, -1)
+}
+
+// PendingNonce is the nonce the sender's next transaction must carry.
+func (m *Mempool) PendingNonce(a Address, acct Account) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return acct.Nonce + uint64(len(m.bySender[a]))
+}
+
+// add admits a sanity-checked transaction. get reads head state.
+func (m *Mempool) add(tx *Tx, get accountGetter) error {
+	id := tx.ID()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byID[id]; ok {
+		return fmt.Errorf("tx %s: %w", id, ErrKnownTx)
+	}
+	acct := get(tx.Sender)
+	queue := m.bySender[tx.Sender]
+	want := acct.Nonce + uint64(len(queue))
+	if tx.Nonce != want {
+		return fmt.Errorf("tx %s: nonce %d, want %d: %w", id, tx.Nonce, want, ErrBadNonce)
+	}
+	var spent uint64
+	for _, q := range queue {
+		spent += q.Amount + q.Fee
+	}
+	if cost := tx.Amount + tx.Fee; acct.Balance < spent || acct.Balance-spent < cost {
+		return fmt.Errorf("tx %s: spends %d with %d available: %w", id, cost, acct.Balance-min(spent, acct.Balance), ErrInsufficientBalance)
+	}
+	for len(m.byID)+1 > m.maxCount || m.bytes+TxSize > m.maxBytes {
+		victim := m.evictionCandidate(tx.Sender)
+		if victim == nil || victim.Fee >= tx.Fee {
+			return fmt.Errorf("tx %s: fee %d: %w", id, tx.Fee, ErrMempoolFull)
+		}
+		m.removeLast(victim.Sender)
+	}
+	m.byID[id] = tx
+	m.bySender[tx.Sender] = append(queue, tx)
+	m.bytes += TxSize
+	return nil
+}
+
+// evictionCandidate is the lowest-fee transaction at the end of some other
+// sender's queue: removing it leaves no nonce gap.
+func (m *Mempool) evictionCandidate(except Address) *Tx {
+	var victim *Tx
+	for s, q := range m.bySender {
+		if s == except || len(q) == 0 {
+			continue
+		}
+		last := q[len(q)-1]
+		if victim == nil || last.Fee < victim.Fee {
+			victim = last
+		}
+	}
+	return victim
+}
+
+func (m *Mempool) removeLast(s Address) {
+	q := m.bySender[s]
+	last := q[len(q)-1]
+	delete(m.byID, last.ID())
+	m.bytes -= TxSize
+	if len(q) == 1 {
+		delete(m.bySender, s)
+	} else {
+		m.bySender[s] = q[:len(q)-1]
+	}
+}
+
+// selectTxs picks up to maxCount transactions (maxBytes of encoding; -1 for
+// no limit) by fee, never a sender's transaction before its lower nonces: a
+// heap holds each sender's next transaction, best fee on top.
+func (m *Mempool) selectTxs(maxCount, maxBytes int) []*Tx {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := make(senderHeap, 0, len(m.bySender))
+	for _, q := range m.bySender {
+		h = append(h, q)
+	}
+	heap.Init(&h)
+	var out []*Tx
+	bytes := 0
+	for h.Len() > 0 && (maxCount < 0 || len(out) < maxCount) && (maxBytes < 0 || bytes+TxSize <= maxBytes) {
+		q := h[0]
+		out = append(out, q[0])
+		bytes += TxSize
+		if len(q) == 1 {
+			heap.Pop(&h)
+		} else {
+			h[0] = q[1:]
+			heap.Fix(&h, 0)
+		}
+	}
+	return out
+}
+
+type senderHeap [][]*Tx
+
+func (h senderHeap) Len() int { return len(h) }
+func (h senderHeap) Less(i, j int) bool {
+	if h[i][0].Fee != h[j][0].Fee {
+		return h[i][0].Fee > h[j][0].Fee
+	}
+	a, b := h[i][0].ID(), h[j][0].ID() // deterministic order for equal fees
+	return string(a[:]) < string(b[:])
+}
+func (h senderHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *senderHeap) Push(x any)   { *h = append(*h, x.([]*Tx)) }
+func (h *senderHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// reset re-checks the pool against a new head state. Transactions of
+// disconnected blocks come back (a reorg loses nothing a user submitted);
+// those now in the chain, or no longer valid, leave.
+func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inChain := make(map[Hash]bool)
+	for _, b := range connected {
+		for _, tx := range b.Txs[1:] {
+			inChain[tx.ID()] = true
+		}
+	}
+	var all []*Tx
+	for _, b := range disconnected {
+		all = append(all, b.Txs[1:]...)
+	}
+	for _, tx := range m.byID {
+		all = append(all, tx)
+	}
+	slices.SortFunc(all, func(a, b *Tx) int {
+		if c := slices.Compare(a.Sender[:], b.Sender[:]); c != 0 {
+			return c
+		}
+		if a.Nonce != b.Nonce {
+			if a.Nonce < b.Nonce {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.Fee, a.Fee)
+	})
+	m.byID = make(map[Hash]*Tx, len(all))
+	m.bySender = make(map[Address][]*Tx)
+	m.bytes = 0
+	for _, tx := range all {
+		id := tx.ID()
+		if inChain[id] || m.byID[id] != nil || len(m.byID) >= m.maxCount {
+			continue
+		}
+		acct := get(tx.Sender)
+		q := m.bySender[tx.Sender]
+		if tx.Nonce != acct.Nonce+uint64(len(q)) {
+			continue // mined already (stale nonce), or behind a gap
+		}
+		var spent uint64
+		for _, p := range q {
+			spent += p.Amount + p.Fee
+		}
+		if acct.Balance < spent || acct.Balance-spent < tx.Amount+tx.Fee {
+			continue
+		}
+		m.byID[id] = tx
+		m.bySender[tx.Sender] = append(q, tx)
+		m.bytes += TxSize
+	}
+}

@@ -1,0 +1,274 @@
+package chain
+
+import (
+	"fmt"
+	"slices"
+)
+
+// pending is one commit under construction: the blocks added, the state
+// changes and the main-chain changes, all in memory until finish writes them
+// in one store transaction and only then makes them visible.
+type pending struct {
+	ws           *writeSet
+	state        *overlay              // account changes over c.state
+	main         map[uint64]*blockNode // main-chain entries that differ from c.main
+	height       uint64                // main-chain height in this view
+	blocks       map[Hash]*Block       // blocks added in this commit
+	undo         map[Hash][]undoEntry  // undo records written in this commit
+	connected    []*Block
+	disconnected []*Block
+}
+
+func (c *Chain) begin() *pending {
+	ws := newWriteSet()
+	ws.oldHeight = uint64(len(c.main))
+	return &pending{
+		ws:     ws,
+		state:  newOverlay(c.account),
+		main:   make(map[uint64]*blockNode),
+		height: uint64(len(c.main)),
+		blocks: make(map[Hash]*Block),
+		undo:   make(map[Hash][]undoEntry),
+	}
+}
+
+func (c *Chain) mainAt(p *pending, i uint64) *blockNode {
+	if i < 1 || i > p.height {
+		return nil
+	}
+	if n, ok := p.main[i]; ok {
+		return n
+	}
+	return c.main[i-1]
+}
+
+func (c *Chain) tipOf(p *pending) *blockNode { return c.mainAt(p, p.height) }
+
+func (c *Chain) blockOf(p *pending, h Hash) (*Block, error) {
+	if b, ok := p.blocks[h]; ok {
+		return b, nil
+	}
+	return c.store.block(h)
+}
+
+func (c *Chain) undoOf(p *pending, h Hash) ([]undoEntry, error) {
+	if u, ok := p.undo[h]; ok {
+		return u, nil
+	}
+	return c.store.undoRecord(h)
+}
+
+// processBlock adds one sanity-checked block to p. With orphanOK a block
+// whose parent is unknown goes to the orphan pool; without it (a sync batch,
+// which must link up) it is an error.
+func (c *Chain) processBlock(p *pending, b *Block, orphanOK bool) (*AddResult, error) {
+	h := b.Hash()
+	if n, ok := c.nodes[h]; ok {
+		if n.status == statusInvalid {
+			return nil, fmt.Errorf("block %s: known to be invalid: %w", h, ErrInvalidAncestor)
+		}
+		return nil, fmt.Errorf("block %s: %w", h, ErrKnownBlock)
+	}
+	parent := c.nodes[b.PrevHash]
+	if parent == nil {
+		if !orphanOK {
+			return nil, fmt.Errorf("block %s: parent %s: %w", h, b.PrevHash, ErrUnknownParent)
+		}
+		if c.orphans.has(h) {
+			return nil, fmt.Errorf("block %s: %w", h, ErrKnownBlock)
+		}
+		c.orphans.add(b)
+		return &AddResult{Status: StatusOrphan, MissingParent: b.PrevHash}, nil
+	}
+	if parent.status == statusInvalid {
+		return nil, fmt.Errorf("block %s: parent %s: %w", h, parent.hash, ErrInvalidAncestor)
+	}
+	if err := c.checkContext(b, h, parent); err != nil {
+		return nil, err
+	}
+	node := newBlockNode(h, b.Header, parent)
+	c.nodes[h] = node
+	p.blocks[h] = b
+	p.ws.blocks[h] = b.Bytes()
+	p.ws.headers[h] = headerRecord(&b.Header, statusStored)
+
+	tip := c.tipOf(p)
+	if node.work.Cmp(tip.work) <= 0 {
+		// Less or equal work: a side branch. Ties keep the first seen.
+		return &AddResult{Status: StatusSide}, nil
+	}
+	if err := c.reorganize(p, node); err != nil {
+		return nil, err
+	}
+	if c.tipOf(p) == node {
+		return &AddResult{Status: StatusMain}, nil
+	}
+	return &AddResult{Status: StatusSide}, nil
+}
+
+// checkContext checks the rules that need the parent: index, difficulty and
+// timestamp.
+func (c *Chain) checkContext(b *Block, h Hash, parent *blockNode) error {
+	if b.Index != parent.header.Index+1 {
+		return fmt.Errorf("block %s: index %d after %d: %w", h, b.Index, parent.header.Index, ErrBadIndex)
+	}
+	if want := expectedBits(parent, c.p); b.Bits != want {
+		return fmt.Errorf("block %s: bits %08x, want %08x: %w", h, b.Bits, want, ErrBadDifficulty)
+	}
+	if mtp := medianTimePast(parent); b.Timestamp <= mtp {
+		return fmt.Errorf("block %s: timestamp %d not after median %d: %w", h, b.Timestamp, mtp, ErrTimeTooOld)
+	}
+	if limit := c.now().Add(c.p.MaxFutureDrift).UnixMilli(); b.Timestamp > limit {
+		return fmt.Errorf("block %s: timestamp %d beyond %d: %w", h, b.Timestamp, limit, ErrTimeTooNew)
+	}
+	return nil
+}
+
+// reorganize makes target the head if its branch's transactions are valid.
+// It undoes the main chain back to the fork point and applies the branch on
+// a scratch overlay; nothing in p changes unless every block applies. When a
+// block fails, it and the rest of the branch are marked invalid, and the
+// valid part of the branch is tried instead if it still has more work.
+func (c *Chain) reorganize(p *pending, target *blockNode) error {
+	var firstErr error
+	for target != nil && target.work.Cmp(c.tipOf(p).work) > 0 {
+		bad, err := c.tryReorganize(p, target)
+		if err == nil {
+			return firstErr
+		}
+		if bad == nil { // not a rule break: a read error
+			return err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		for n := target; n != bad.parent; n = n.parent {
+			n.status = statusInvalid
+			p.ws.headers[n.hash] = headerRecord(&n.header, statusInvalid)
+		}
+		target = bad.parent
+	}
+	return firstErr
+}
+
+// tryReorganize returns the block that broke a rule, if one did.
+func (c *Chain) tryReorganize(p *pending, target *blockNode) (*blockNode, error) {
+	// The branch from the fork point (exclusive) to target, oldest first.
+	var attach []*blockNode
+	fork := target
+	for ; c.mainAt(p, fork.header.Index) != fork; fork = fork.parent {
+		attach = append(attach, fork)
+	}
+	slices.Reverse(attach)
+
+	scratch := newOverlay(p.state.get)
+	var detached []*Block
+	for i := p.height; i > fork.header.Index; i-- {
+		n := c.mainAt(p, i)
+		undo, err := c.undoOf(p, n.hash)
+		if err != nil {
+			return nil, err
+		}
+		blk, err := c.blockOf(p, n.hash)
+		if err != nil {
+			return nil, err
+		}
+		disconnectBlock(scratch, undo)
+		detached = append(detached, blk)
+	}
+	attached := make([]*Block, 0, len(attach))
+	undos := make([][]undoEntry, 0, len(attach))
+	for _, n := range attach {
+		blk, err := c.blockOf(p, n.hash)
+		if err != nil {
+			return nil, err
+		}
+		child := newOverlay(scratch.get)
+		undo, err := applyBlock(child, blk, c.p.BlockReward)
+		if err != nil {
+			return n, err
+		}
+		for a, acct := range child.accts {
+			scratch.accts[a] = acct
+		}
+		attached = append(attached, blk)
+		undos = append(undos, undo)
+	}
+
+	// Every block applied: make it p's view.
+	for a, acct := range scratch.accts {
+		p.state.accts[a] = acct
+	}
+	for i, n := range attach {
+		p.main[n.header.Index] = n
+		p.undo[n.hash] = undos[i]
+		p.ws.undo[n.hash] = encodeUndo(undos[i])
+		p.ws.main[n.header.Index] = n.hash
+		if n.status != statusValid {
+			n.status = statusValid
+			p.ws.headers[n.hash] = headerRecord(&n.header, statusValid)
+		}
+	}
+	for i := target.header.Index + 1; i <= p.height; i++ {
+		delete(p.main, i)
+		delete(p.ws.main, i)
+	}
+	p.height = target.header.Index
+	p.ws.head = &target.hash
+	p.disconnected = append(p.disconnected, detached...)
+	p.connected = append(p.connected, attached...)
+	return nil, nil
+}
+
+// connectOrphans adds the orphans waiting for parent, and theirs in turn.
+func (c *Chain) connectOrphans(p *pending, parent Hash) {
+	queue := []Hash{parent}
+	for len(queue) > 0 {
+		h := queue[0]
+		queue = queue[1:]
+		for _, b := range c.orphans.takeChildren(h) {
+			if _, err := c.processBlock(p, b, false); err != nil {
+				c.log.Debug("orphan rejected", "block", b.Hash(), "err", err)
+				continue
+			}
+			queue = append(queue, b.Hash())
+		}
+	}
+}
+
+// finish writes p in one store transaction, then makes it visible: head
+// state, main chain and mempool. If the write fails the chain refuses
+// further writes (memory may be ahead of disk) until reopened.
+func (c *Chain) finish(p *pending) error {
+	for a, acct := range p.state.accts {
+		p.ws.state[a] = acct
+	}
+	p.ws.mainHeight = p.height
+	if err := c.store.commit(p.ws); err != nil {
+		c.broken = fmt.Errorf("store write failed, restart the node: %w", err)
+		return c.broken
+	}
+	for a, acct := range p.state.accts {
+		if acct.isZero() {
+			delete(c.state, a)
+		} else {
+			c.state[a] = acct
+		}
+	}
+	if len(p.main) > 0 {
+		low := p.height
+		for i := range p.main {
+			low = min(low, i)
+		}
+		if low <= uint64(len(c.main)) {
+			c.main = slices.Clone(c.main[:low-1])
+		}
+		for i := low; i <= p.height; i++ {
+			c.main = append(c.main, p.main[i])
+		}
+	}
+	if len(p.connected) > 0 || len(p.disconnected) > 0 {
+		c.pool.reset(c.account, p.connected, p.disconnected)
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package chain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store is the on-disk ledger, one bbolt file. Every change to it is one
+// bbolt transaction (a block, or a batch of blocks during sync), so a process
+// killed at any moment reopens at the last commit, which holds every block
+// that AddBlock or AddBlocks had returned for.
+//
+// Buckets:
+//
+//	blocks:  hash → block encoding
+//	headers: hash → header encoding + status byte (the block tree, loaded at start)
+//	main:    big-endian index → hash (the main chain)
+//	state:   address → balance, nonce (the head state)
+//	undo:    hash → accounts before the block (to disconnect it in a reorg)
+//	meta:    "genesis", "head" → hash
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	bucketBlocks  = []byte("blocks")
+	bucketHeaders = []byte("headers")
+	bucketMain    = []byte("main")
+	bucketState   = []byte("state")
+	bucketUndo    = []byte("undo")
+	bucketMeta    = []byte("meta")
+	keyGenesis    = []byte("genesis")
+	keyHead       = []byte("head")
+)
+
+// Block status in the tree.
+const (
+	statusStored  byte = 0 // data stored, not yet connected to any state
+	statusValid   byte = 1 // connected once: its transactions were valid
+	statusInvalid byte = 2 // broke a rule; so do its descendants
+)
+
+// OpenStore opens or creates the store file.
+func OpenStore(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store %s is locked by another process", path)
+		}
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketBlocks, bucketHeaders, bucketMain, bucketState, bucketUndo, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// writeSet is everything one commit changes. It is filled in memory while
+// blocks are validated and written in one bbolt transaction.
+type writeSet struct {
+	blocks     map[Hash][]byte
+	headers    map[Hash][]byte
+	undo       map[Hash][]byte
+	state      map[Address]Account
+	main       map[uint64]Hash
+	mainHeight uint64 // main entries above it are deleted
+	oldHeight  uint64
+	head       *Hash
+	genesis    *Hash
+}
+
+func newWriteSet() *writeSet {
+	return &writeSet{
+		blocks:  make(map[Hash][]byte),
+		headers: make(map[Hash][]byte),
+		undo:    make(map[Hash][]byte),
+		state:   make(map[Address]Account),
+		main:    make(map[uint64]Hash),
+	}
+}
+
+func (w *writeSet) empty() bool {
+	return len(w.blocks) == 0 && len(w.headers) == 0 && len(w.state) == 0 && len(w.main) == 0 && w.head == nil && w.genesis == nil && w.mainHeight >= w.oldHeight
+}
+
+func headerRecord(h *Header, status byte) []byte {
+	b := make([]byte, HeaderSize+1)
+	h.put(b)
+	b[HeaderSize] = status
+	return b
+}
+
+func indexKey(i uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, i)
+	return k
+}
+
+func (s *Store) commit(w *writeSet) error {
+	if w.empty() {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		blocks, headers, undo := tx.Bucket(bucketBlocks), tx.Bucket(bucketHeaders), tx.Bucket(bucketUndo)
+		for h, b := range w.blocks {
+			if err := blocks.Put(h[:], b); err != nil {
+				return err
+			}
+		}
+		for h, b := range w.headers {
+			if err := headers.Put(h[:], b); err != nil {
+				return err
+			}
+		}
+		for h, b := range w.undo {
+			if err := undo.Put(h[:], b); err != nil {
+				return err
+			}
+		}
+		state := tx.Bucket(bucketState)
+		for a, acct := range w.state {
+			var err error
+			if acct.isZero() {
+				err = state.Delete(a[:])
+			} else {
+				err = state.Put(a[:], encodeAccount(acct))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		main := tx.Bucket(bucketMain)
+		for i := w.mainHeight + 1; i <= w.oldHeight; i++ {
+			if err := main.Delete(indexKey(i)); err != nil {
+				return err
+			}
+		}
+		for i, h := range w.main {
+			if err := main.Put(indexKey(i), h[:]); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if w.genesis != nil {
+			if err := meta.Put(keyGenesis, w.genesis[:]); err != nil {
+				return err
+			}
+		}
+		if w.head != nil {
+			if err := meta.Put(keyHead, w.head[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// storedTree is what Open reads back: the block tree, main chain and state.
+type storedTree struct {
+	genesis, head Hash
+	headers       map[Hash]storedHeader
+	main          []Hash // main[i] has index i+1
+	state         map[Address]Account
+}
+
+type storedHeader struct {
+	header Header
+	status byte
+}
+
+func (s *Store) load() (*storedTree, error) {
+	t := &storedTree{headers: make(map[Hash]storedHeader), state: make(map[Address]Account)}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		g := meta.Get(keyGenesis)
+		if g == nil {
+			return nil // empty store
+		}
+		copy(t.genesis[:], g)
+		copy(t.head[:], meta.Get(keyHead))
+		err := tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
+			if len(k) != 32 || len(v) != HeaderSize+1 {
+				return fmt.Errorf("header record: %w", ErrMalformed)
+			}
+			h, _ := DecodeHeader(v[:HeaderSize])
+			t.headers[Hash(k)] = storedHeader{h, v[HeaderSize]}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketMain).ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) != 32 || binary.BigEndian.Uint64(k) != uint64(len(t.main)+1) {
+				return fmt.Errorf("main chain index: %w", ErrMalformed)
+			}
+			t.main = append(t.main, Hash(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+			acct, err := decodeAccount(v)
+			if err != nil || len(k) != 32 {
+				return fmt.Errorf("state record: %w", ErrMalformed)
+			}
+			t.state[Address(k)] = acct
+			return nil
+		})
+	})
+	return t, err
+}
+
+func (s *Store) block(h Hash) (*Block, error) {
+	var blk *Block
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketBlocks).Get(h[:])
+		if v == nil {
+			return fmt.Errorf("block %s: %w", h, ErrNotFound)
+		}
+		var err error
+		blk, err = DecodeBlock(v, 0)
+		return err
+	})
+	return blk, err
+}
+
+// blocks reads many blocks in one read transaction.
+func (s *Store) blocks(hs []Hash) ([]*Block, error) {
+	out := make([]*Block, len(hs))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketBlocks)
+		for i, h := range hs {
+			v := bk.Get(h[:])
+			if v == nil {
+				return fmt.Errorf("block %s: %w", h, ErrNotFound)
+			}
+			var err error
+			if out[i], err = DecodeBlock(v, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) undoRecord(h Hash) ([]undoEntry, error) {
+	var undo []undoEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUndo).Get(h[:])
+		if v == nil {
+			return fmt.Errorf("undo for block %s: %w", h, ErrNotFound)
+		}
+		var err error
+		undo, err = decodeUndo(v)
+		return err
+	})
+	return undo, err
+}

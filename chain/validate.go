@@ -1,0 +1,174 @@
+package chain
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/gossipchain/gossipchain/pow"
+)
+
+// CheckTxSanity checks what a transfer must satisfy on its own, whatever the
+// state: not a coinbase, a positive amount that does not overflow with its
+// fee, a real recipient, and a valid signature.
+func CheckTxSanity(tx *Tx) error {
+	if tx.IsCoinbase() {
+		return fmt.Errorf("tx %s: transfer with the coinbase sender: %w", tx.ID(), ErrBadCoinbase)
+	}
+	if err := checkTxFields(tx); err != nil {
+		return err
+	}
+	return tx.VerifySignature()
+}
+
+func checkTxFields(tx *Tx) error {
+	if tx.Amount == 0 {
+		return fmt.Errorf("tx %s: amount 0: %w", tx.ID(), ErrBadAmount)
+	}
+	if tx.Amount > math.MaxUint64-tx.Fee {
+		return fmt.Errorf("tx %s: amount plus fee overflows: %w", tx.ID(), ErrBadAmount)
+	}
+	if tx.Recipient == CoinbaseSender {
+		return fmt.Errorf("tx %s: recipient is the coinbase address: %w", tx.ID(), ErrBadAddress)
+	}
+	return nil
+}
+
+// CheckBlockSanity checks every rule that needs no other block: limits, proof
+// of work against the block's own bits, Merkle root, coinbase shape,
+// duplicate transactions, amounts and signatures. It runs before a block
+// costs us anything more (storage, state, forwarding).
+func CheckBlockSanity(b *Block, p Params) error {
+	if err := checkBlockShape(b, p); err != nil {
+		return err
+	}
+	for _, tx := range b.Txs[1:] {
+		if err := tx.VerifySignature(); err != nil {
+			return fmt.Errorf("block %s: %w", b.Hash(), err)
+		}
+	}
+	return nil
+}
+
+// checkBlockShape is CheckBlockSanity without the signature checks, so that a
+// batch can check its signatures on all cores.
+func checkBlockShape(b *Block, p Params) error {
+	h := b.Hash()
+	if len(b.Txs) > p.MaxBlockTxs {
+		return fmt.Errorf("block %s: %d txs, limit %d: %w", h, len(b.Txs), p.MaxBlockTxs, ErrTooManyTxs)
+	}
+	if size := b.Size(); size > p.MaxBlockBytes {
+		return fmt.Errorf("block %s: %d bytes, limit %d: %w", h, size, p.MaxBlockBytes, ErrBlockTooBig)
+	}
+	if err := checkProofOfWork(h, b.Bits, p); err != nil {
+		return fmt.Errorf("block %s: %w", h, err)
+	}
+	if len(b.Txs) == 0 {
+		return fmt.Errorf("block %s: no coinbase: %w", h, ErrBadCoinbase)
+	}
+	if MerkleRoot(b.Txs) != b.MerkleRoot {
+		return fmt.Errorf("block %s: %w", h, ErrBadMerkleRoot)
+	}
+	cb := b.Txs[0]
+	if !cb.IsCoinbase() || cb.Fee != 0 || cb.Nonce != b.Index || cb.Signature != ([64]byte{}) || cb.Recipient == CoinbaseSender {
+		return fmt.Errorf("block %s: first tx is not a well-formed coinbase: %w", h, ErrBadCoinbase)
+	}
+	seen := make(map[Hash]struct{}, len(b.Txs))
+	for i, tx := range b.Txs {
+		id := tx.ID()
+		if _, dup := seen[id]; dup {
+			return fmt.Errorf("block %s: tx %s twice: %w", h, id, ErrDuplicateTx)
+		}
+		seen[id] = struct{}{}
+		if i == 0 {
+			continue
+		}
+		if tx.IsCoinbase() {
+			return fmt.Errorf("block %s: coinbase at position %d: %w", h, i, ErrBadCoinbase)
+		}
+		if err := checkTxFields(tx); err != nil {
+			return fmt.Errorf("block %s: %w", h, err)
+		}
+	}
+	return nil
+}
+
+func checkProofOfWork(h Hash, bits uint32, p Params) error {
+	target, err := pow.TargetFromBits(bits)
+	if err != nil {
+		return fmt.Errorf("bits %08x: %v: %w", bits, err, ErrBadDifficulty)
+	}
+	limit, _ := pow.TargetFromBits(p.LimitBits)
+	if target.Cmp(limit) > 0 {
+		return fmt.Errorf("bits %08x easier than the network limit: %w", bits, ErrBadDifficulty)
+	}
+	hh := [32]byte(h)
+	if !pow.HashMeetsTarget(&hh, target) {
+		return fmt.Errorf("hash above target %08x: %w", bits, ErrBadPoW)
+	}
+	return nil
+}
+
+// CheckBlocksSanity runs CheckBlockSanity on many blocks with the signature
+// checks spread over all cores (the sync path). It returns the index of the
+// first bad block and its error, or -1.
+func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
+	for i, b := range blocks {
+		if err := checkBlockShape(b, p); err != nil {
+			return i, err
+		}
+	}
+	type job struct{ block, tx int }
+	var jobs []job
+	for i, b := range blocks {
+		for j := 1; j < len(b.Txs); j++ {
+			jobs = append(jobs, job{i, j})
+		}
+	}
+	if len(jobs) == 0 {
+		return -1, nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+63)/64)
+	bad := make([]int, workers) // per worker: first bad block index seen
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		bad[w] = -1
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(jobs); k += workers {
+				jb := jobs[k]
+				if bad[w] >= 0 && jb.block >= bad[w] {
+					return
+				}
+				b := blocks[jb.block]
+				if err := b.Txs[jb.tx].VerifySignature(); err != nil {
+					bad[w], errs[w] = jb.block, fmt.Errorf("block %s: %w", b.Hash(), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	first, ferr := -1, error(nil)
+	for w := range workers {
+		if bad[w] >= 0 && (first < 0 || bad[w] < first) {
+			first, ferr = bad[w], errs[w]
+		}
+	}
+	return first, ferr
+}
+
+// medianTimePast is the median timestamp of n and up to 10 ancestors.
+func medianTimePast(n *blockNode) int64 {
+	ts := make([]int64, 0, 11)
+	for i := 0; i < 11 && n != nil; i++ {
+		ts = append(ts, n.header.Timestamp)
+		n = n.parent
+	}
+	slices.Sort(ts)
+	return ts[len(ts)/2]
+}
