@@ -1,0 +1,128 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gossipchain/gossipchain/chain"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// gossipOverhead is room for pubsub's own framing around a block.
+const gossipOverhead = 64 << 10
+
+func (n *Node) startGossip() error {
+	var err error
+	genesis := n.chain.GenesisHash()
+	n.ps, err = NewGossipSub(n.ctx, n.host, PubSubConfig{
+		MaxMessageSize: n.cfg.Params.MaxBlockBytes + gossipOverhead,
+		AppScore:       n.appScore,
+		ScoreBook:      n.scores,
+	})
+	if err != nil {
+		return err
+	}
+	txName, blockName := TopicNames(genesis[:])
+	n.txTopic, err = JoinTopic(n.ps, txName, TopicConfig{Validator: n.validateTx, ValidatorTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	n.blockTopic, err = JoinTopic(n.ps, blockName, TopicConfig{Validator: n.validateBlock, ValidatorTimeout: 30 * time.Second, ValidatorConcurrency: 64})
+	if err != nil {
+		return err
+	}
+	if n.txSub, err = n.txTopic.Subscribe(); err != nil {
+		return err
+	}
+	if n.blockSub, err = n.blockTopic.Subscribe(); err != nil {
+		return err
+	}
+	// Validators do the work (mempool, chain); the subscriptions only
+	// need draining so pubsub keeps delivering.
+	for _, sub := range []*pubsub.Subscription{n.txSub, n.blockSub} {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			for {
+				if _, err := sub.Next(n.ctx); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+// validateTx admits a gossiped transaction into the mempool before it is
+// forwarded. Invalid is Reject (the sender loses score); known, stale or
+// not-yet-valid (we may be behind) is Ignore.
+func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if from == n.host.ID() {
+		return pubsub.ValidationAccept // our own: SubmitTx already validated it
+	}
+	start := time.Now()
+	defer func() { n.observe("gossip_tx", time.Since(start).Seconds()) }()
+	tx, err := chain.DecodeTx(msg.Data)
+	if err != nil {
+		n.metrics.TxsRejected.Add(1)
+		return pubsub.ValidationReject
+	}
+	switch err := n.chain.SubmitTx(tx); {
+	case err == nil:
+		n.metrics.TxsReceived.Add(1)
+		n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: from.String()})
+		return pubsub.ValidationAccept
+	case errors.Is(err, chain.ErrKnownTx), errors.Is(err, chain.ErrBadNonce),
+		errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrMempoolFull):
+		return pubsub.ValidationIgnore
+	default:
+		n.metrics.TxsRejected.Add(1)
+		n.log.Debug("rejected gossiped tx", "from", from, "err", err)
+		return pubsub.ValidationReject
+	}
+}
+
+// validateBlock checks and adds a gossiped block before it is forwarded. A
+// block whose parent we lack is kept as an orphan, not forwarded yet, and
+// makes us sync from the peer that sent it.
+func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if from == n.host.ID() {
+		return pubsub.ValidationAccept // mined here: already in our chain
+	}
+	start := time.Now()
+	defer func() { n.observe("gossip_block", time.Since(start).Seconds()) }()
+	b, err := chain.DecodeBlock(msg.Data, n.cfg.Params.MaxBlockBytes)
+	if err != nil {
+		n.metrics.BlocksRejected.Add(1)
+		return pubsub.ValidationReject
+	}
+	if n.chain.HasBlock(b.Hash()) {
+		return pubsub.ValidationIgnore
+	}
+	res, err := n.chain.AddBlock(b)
+	switch {
+	case err == nil && res.Status == chain.StatusOrphan:
+		n.log.Debug("orphan block, syncing", "block", b.Hash(), "from", from)
+		n.syncAsync(from)
+		return pubsub.ValidationIgnore
+	case err == nil:
+		n.metrics.BlocksReceived.Add(1)
+		n.added(res, from.String())
+		return pubsub.ValidationAccept
+	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):
+		return pubsub.ValidationIgnore
+	default:
+		n.metrics.BlocksRejected.Add(1)
+		n.log.Info("rejected gossiped block", "block", b.Hash(), "from", from, "err", err)
+		return pubsub.ValidationReject
+	}
+}
+
+// publishBlock gossips a block we mined.
+func (n *Node) publishBlock(b *chain.Block) {
+	if err := n.blockTopic.Publish(n.ctx, b.Bytes()); err != nil && n.ctx.Err() == nil {
+		n.log.Warn("publish block", "block", b.Hash(), "err", err)
+	}
+}

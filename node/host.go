@@ -1,0 +1,123 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Defaults used by NewHost for zero HostConfig fields.
+const (
+	DefaultConnLow   = 50
+	DefaultConnHigh  = 100
+	DefaultConnGrace = 30 * time.Second
+)
+
+// DefaultListenAddrs are used when HostConfig.ListenAddrs is empty: TCP and
+// QUIC on port 4001 on every IPv4 interface.
+var DefaultListenAddrs = []string{
+	"/ip4/0.0.0.0/tcp/4001",
+	"/ip4/0.0.0.0/udp/4001/quic-v1",
+}
+
+// HostConfig configures NewHost. The zero value is usable: default listen
+// addresses, a random identity and the default connection watermarks.
+type HostConfig struct {
+	// ListenAddrs are multiaddrs to listen on (TCP and /quic-v1 are
+	// supported). Empty means DefaultListenAddrs.
+	ListenAddrs []string
+	// Identity is the host's private key (see LoadOrCreateIdentity). Nil
+	// means a fresh random key, so the peer ID changes on every start.
+	Identity crypto.PrivKey
+	// ConnLow and ConnHigh are the connection manager's watermarks: above
+	// ConnHigh connections it trims down to ConnLow. Zero means the default.
+	ConnLow, ConnHigh int
+	// ConnGrace is how long a new connection is exempt from trimming.
+	ConnGrace time.Duration
+}
+
+// NewHost builds a libp2p host with TCP and QUIC transports, TLS and Noise
+// security, yamux, a resource manager with scaled default limits and a
+// connection manager with low/high watermarks. Relays, hole punching and
+// NAT port mapping are off: the node is meant for LANs and docker networks,
+// where peers dial each other directly.
+func NewHost(cfg HostConfig) (host.Host, error) {
+	listen := cfg.ListenAddrs
+	if len(listen) == 0 {
+		listen = DefaultListenAddrs
+	}
+	addrs := make([]ma.Multiaddr, 0, len(listen))
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: %w", s, err)
+		}
+		addrs = append(addrs, a)
+	}
+
+	low, high, grace := cfg.ConnLow, cfg.ConnHigh, cfg.ConnGrace
+	if low <= 0 {
+		low = DefaultConnLow
+	}
+	if high <= 0 {
+		high = max(DefaultConnHigh, low)
+	}
+	if grace <= 0 {
+		grace = DefaultConnGrace
+	}
+	if low > high {
+		return nil, fmt.Errorf("connection manager: low watermark %d above high watermark %d", low, high)
+	}
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(grace))
+	if err != nil {
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		_ = cm.Close()
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+
+	opts := []libp2p.Option{
+		libp2p.ListenAddrs(addrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableRelay(),
+	}
+	if cfg.Identity != nil {
+		opts = append(opts, libp2p.Identity(cfg.Identity))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		// libp2p may already have closed them; closing again is harmless.
+		_ = rm.Close()
+		_ = cm.Close()
+		return nil, fmt.Errorf("start libp2p host on %v: %w", listen, err)
+	}
+	return h, nil
+}
+
+// clearDialBackoff forgets the swarm's dial backoff for p, so the next dial
+// is attempted at once. After a failed dial the swarm refuses to redial a
+// peer for several seconds; discovery and bootstrap loops clear that when
+// they have a fresh reason to believe the peer is reachable.
+func clearDialBackoff(h host.Host, p peer.ID) {
+	if s, ok := h.Network().(*swarm.Swarm); ok {
+		s.Backoff().Clear(p)
+	}
+}

@@ -1,0 +1,388 @@
+// Package node is a gossipchain peer: the libp2p host and its identity,
+// discovery (mDNS, bootstrap, manual connect), the gossip topics and their
+// validators, the sync protocol, and the Node that ties chain, miner and
+// network together. It knows nothing of HTTP or terminals.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gossipchain/gossipchain/chain"
+	"github.com/gossipchain/gossipchain/pow"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Config is everything a Node needs. Zero values take defaults.
+type Config struct {
+	DataDir      string       // store, node key, wallet key
+	Params       chain.Params // the network's rules
+	ListenAddrs  []string     // multiaddrs; default TCP and QUIC on 4001
+	Bootstrap    []string     // /ip4|/dns4/.../p2p/<id>
+	MDNS         bool
+	MinerWorkers int // 0 = all cores
+	ConnLow      int
+	ConnHigh     int
+	Logger       *slog.Logger
+	// Observe, if set, receives timings in seconds: "gossip_block",
+	// "gossip_tx" (validation), "sync" (one sync exchange), "mine_block".
+	Observe func(name string, seconds float64)
+
+	SyncBatchBlocks  int           // blocks per batch frame; default 128
+	SyncRequestMax   int           // blocks per request; default 2000
+	SyncStreamTimout time.Duration // deadline of one sync exchange; default 60 s
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SyncBatchBlocks <= 0 {
+		c.SyncBatchBlocks = 128
+	}
+	if c.SyncRequestMax <= 0 {
+		c.SyncRequestMax = 2000
+	}
+	if c.SyncStreamTimout <= 0 {
+		c.SyncStreamTimout = 60 * time.Second
+	}
+}
+
+// Node is one gossipchain peer.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	chain  *chain.Chain
+	wallet *chain.Wallet
+	host   host.Host
+	ps     *pubsub.PubSub
+	scores *ScoreBook
+	miner  *pow.Miner
+	events *eventBus
+	boot   *Bootstrapper
+	mdns   io.Closer
+
+	txTopic, blockTopic *pubsub.Topic
+	txSub, blockSub     *pubsub.Subscription
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	headMu   sync.Mutex
+	headCh   chan struct{} // closed and replaced whenever the head changes
+	sendMu   sync.Mutex    // one local Send at a time, so nonces follow each other
+	mineMu   sync.Mutex    // guards mining and stopMine
+	mining   bool
+	stopMine context.CancelFunc
+	mineDone chan struct{}
+
+	peersMu sync.Mutex
+	peers   map[peer.ID]*peerState
+
+	metrics Metrics
+}
+
+// peerState is what we know of a connected peer.
+type peerState struct {
+	status  *PeerStatus
+	syncing bool
+	penalty float64
+}
+
+// New opens the store and wallet in cfg.DataDir, starts the host, joins the
+// gossip topics, serves the sync protocol and starts discovery. Close stops
+// it all.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		miner:  pow.NewMiner(cfg.MinerWorkers),
+		events: newEventBus(),
+		headCh: make(chan struct{}),
+		peers:  make(map[peer.ID]*peerState),
+		scores: &ScoreBook{},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+
+	var err error
+	n.wallet, _, err = chain.LoadOrCreateWallet(filepath.Join(cfg.DataDir, "wallet.key"))
+	if err != nil {
+		return nil, err
+	}
+	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, "chain.db"), chain.Options{Params: cfg.Params, Logger: n.log})
+	if err != nil {
+		return nil, err
+	}
+	key, err := LoadOrCreateIdentity(filepath.Join(cfg.DataDir, "node.key"))
+	if err != nil {
+		return nil, err
+	}
+	n.host, err = NewHost(HostConfig{ListenAddrs: cfg.ListenAddrs, Identity: key, ConnLow: cfg.ConnLow, ConnHigh: cfg.ConnHigh})
+	if err != nil {
+		return nil, err
+	}
+	n.host.SetStreamHandler(SyncProtocol, n.handleSyncStream)
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer()) },
+		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
+	})
+	if err := n.startGossip(); err != nil {
+		return nil, err
+	}
+	if err := n.startDiscovery(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	tip := n.chain.Tip()
+	n.log.Info("node started", "peer_id", n.host.ID(), "index", tip.Index, "head", tip.Hash, "address", n.wallet.Address())
+	return n, nil
+}
+
+func (n *Node) startDiscovery(ctx context.Context) error {
+	genesis := n.chain.GenesisHash()
+	if n.cfg.MDNS {
+		connect := ConnectDiscovered(n.ctx, n.host, 0, n.log)
+		closer, err := StartMDNS(n.host, MDNSServiceName(genesis[:]), connect)
+		if err != nil {
+			return fmt.Errorf("mdns: %w", err)
+		}
+		n.mdns = closer
+	}
+	var infos []peer.AddrInfo
+	for _, s := range n.cfg.Bootstrap {
+		info, err := ParsePeerAddr(s)
+		if err != nil {
+			return fmt.Errorf("bootstrap %q: %w", s, err)
+		}
+		if info.ID == n.host.ID() {
+			continue // a node listed as its own bootstrap (a shared compose file)
+		}
+		infos = append(infos, info)
+	}
+	if len(infos) > 0 {
+		n.boot = NewBootstrapper(n.host, infos, n.log)
+		if err := n.boot.Start(n.ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops mining, discovery, gossip and the host, then closes the store.
+// Every block AddBlock acknowledged is already on disk.
+func (n *Node) Close() error {
+	n.StopMining()
+	if n.boot != nil {
+		n.boot.Close()
+	}
+	if n.mdns != nil {
+		n.mdns.Close()
+	}
+	n.cancel()
+	if n.txSub != nil {
+		n.txSub.Cancel()
+	}
+	if n.blockSub != nil {
+		n.blockSub.Cancel()
+	}
+	var errs []error
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	n.wg.Wait()
+	if n.chain != nil {
+		errs = append(errs, n.chain.Close())
+	}
+	n.events.close()
+	return errors.Join(errs...)
+}
+
+// Chain is the node's ledger, for read-only queries.
+func (n *Node) Chain() *chain.Chain { return n.chain }
+
+// Host is the libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs are the node's full multiaddrs (…/p2p/<id>).
+func (n *Node) Addrs() []string { return FullAddrs(n.host) }
+
+// Address is the node's wallet address (where its mining rewards go).
+func (n *Node) Address() chain.Address { return n.wallet.Address() }
+
+// Subscribe returns a stream of events and a function to stop it.
+func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.subscribe(256) }
+
+// Status summarises the node.
+type Status struct {
+	PeerID     string
+	Addrs      []string
+	Address    chain.Address
+	Genesis    chain.Hash
+	Head       chain.Hash
+	Index      uint64
+	Work       *big.Int
+	Bits       uint32
+	Peers      int
+	Mempool    int
+	Mining     bool
+	HashRate   float64
+	Difficulty uint32
+}
+
+// Status reports the node's state now.
+func (n *Node) Status() Status {
+	tip := n.chain.Tip()
+	return Status{
+		PeerID:   n.host.ID().String(),
+		Addrs:    n.Addrs(),
+		Address:  n.Address(),
+		Genesis:  tip.Genesis,
+		Head:     tip.Hash,
+		Index:    tip.Index,
+		Work:     tip.Work,
+		Bits:     tip.Bits,
+		Peers:    len(n.host.Network().Peers()),
+		Mempool:  n.chain.Mempool().Len(),
+		Mining:   n.Mining(),
+		HashRate: n.miner.HashRate(),
+	}
+}
+
+// PeerInfo describes a connected peer.
+type PeerInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+	Index uint64   `json:"index"` // 0 when its status is not known yet
+	Head  string   `json:"head,omitempty"`
+	Score float64  `json:"score"`
+}
+
+// Peers lists connected peers.
+func (n *Node) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, p := range n.host.Network().Peers() {
+		info := PeerInfo{ID: p.String(), Score: n.scores.Score(p)}
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			info.Addrs = append(info.Addrs, c.RemoteMultiaddr().String())
+		}
+		n.peersMu.Lock()
+		if st := n.peers[p]; st != nil && st.status != nil {
+			info.Index, info.Head = st.status.Index, st.status.Head.String()
+		}
+		n.peersMu.Unlock()
+		out = append(out, info)
+	}
+	return out
+}
+
+// Connect dials a peer by its full multiaddr (…/p2p/<id>).
+func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
+	info, err := ParsePeerAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	if info.ID == n.host.ID() {
+		return "", fmt.Errorf("connect %s: that is this node", addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	clearDialBackoff(n.host, info.ID)
+	if err := n.host.Connect(ctx, info); err != nil {
+		return "", fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return info.ID, nil
+}
+
+// SubmitTx validates a signed transaction into the mempool and gossips it.
+func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
+	if err := n.chain.SubmitTx(tx); err != nil {
+		return err
+	}
+	n.metrics.TxsAccepted.Add(1)
+	n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: "local"})
+	if err := n.txTopic.Publish(ctx, tx.Bytes()); err != nil {
+		// It is in our mempool and will be mined here or reach peers
+		// when they sync; not publishing is not losing it.
+		n.log.Warn("publish tx", "id", tx.ID(), "err", err)
+	}
+	return nil
+}
+
+// Send signs a transfer from the node's wallet with the next nonce and
+// submits it.
+func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (*chain.Tx, error) {
+	n.sendMu.Lock()
+	defer n.sendMu.Unlock()
+	me := n.wallet.Address()
+	nonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
+	tx := n.wallet.NewTx(to, amount, fee, nonce)
+	if err := n.SubmitTx(ctx, tx); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// Balance returns an address's account at the head, and the nonce its next
+// transaction needs counting pending ones.
+func (n *Node) Balance(a chain.Address) (acct chain.Account, nextNonce uint64) {
+	acct = n.chain.Account(a)
+	return acct, n.chain.Mempool().PendingNonce(a, acct)
+}
+
+// headChanged returns a channel closed at the next head change.
+func (n *Node) headChanged() <-chan struct{} {
+	n.headMu.Lock()
+	defer n.headMu.Unlock()
+	return n.headCh
+}
+
+func (n *Node) signalHead() {
+	n.headMu.Lock()
+	close(n.headCh)
+	n.headCh = make(chan struct{})
+	n.headMu.Unlock()
+}
+
+// added reports what an AddBlock/AddBlocks changed.
+func (n *Node) added(res *chain.AddResult, source string) {
+	if res == nil || len(res.Connected) == 0 {
+		return
+	}
+	if res.Reorg {
+		n.metrics.Reorgs.Add(1)
+		n.events.publish(Event{Kind: EventReorg, Source: source, Disconnected: len(res.Disconnected), Connected: len(res.Connected), Index: res.Connected[len(res.Connected)-1].Index})
+		n.log.Info("reorg", "disconnected", len(res.Disconnected), "connected", len(res.Connected), "source", source)
+	}
+	for _, b := range res.Connected {
+		n.events.publish(Event{Kind: EventBlockAdded, Block: b, Source: source, Index: b.Index})
+	}
+	n.signalHead()
+}

@@ -1,0 +1,408 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gossipchain/gossipchain/chain"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Server side of the sync protocol: one request per stream.
+
+func (n *Node) batchLimit() int {
+	// A batch frame holds at most SyncBatchBlocks blocks of at most
+	// MaxBlockBytes each, plus their length prefixes.
+	return n.cfg.SyncBatchBlocks*(n.cfg.Params.MaxBlockBytes+8) + 16
+}
+
+// batchBytes caps what the server packs into one frame, so that big blocks
+// make smaller batches rather than huge frames.
+const batchBytes = 4 << 20
+
+func (n *Node) handleSyncStream(s network.Stream) {
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+	r := bufio.NewReader(s)
+	req, err := readFrame(r, maxRequestBytes)
+	if err != nil || len(req) == 0 {
+		s.Reset()
+		return
+	}
+	w := bufio.NewWriter(s)
+	switch req[0] {
+	case reqStatus:
+		err = writeFrame(w, encodeStatus(n.localStatus()))
+	case reqBlocks:
+		var loc []chain.Hash
+		var max int
+		if loc, max, err = decodeBlocksRequest(req[1:]); err == nil {
+			max = min(max, n.cfg.SyncRequestMax)
+			var blocks []*chain.Block
+			if blocks, err = n.chain.BlocksAfter(loc, max); err == nil {
+				err = n.writeBatches(w, blocks)
+			}
+		}
+	case reqChain:
+		var from uint64
+		var max int
+		if from, max, err = decodeChainRequest(req[1:]); err == nil {
+			max = min(max, n.cfg.SyncRequestMax)
+			var blocks []*chain.Block
+			if blocks, err = n.chain.MainBlocks(from, max); err == nil {
+				err = n.writeBatches(w, blocks)
+			}
+		}
+	default:
+		err = fmt.Errorf("request type %d: %w", req[0], errBadMessage)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		n.log.Debug("sync request failed", "peer", s.Conn().RemotePeer(), "err", err)
+		s.Reset()
+	}
+}
+
+func (n *Node) writeBatches(w *bufio.Writer, blocks []*chain.Block) error {
+	for len(blocks) > 0 {
+		k, size := 0, 0
+		for k < len(blocks) && k < n.cfg.SyncBatchBlocks && (k == 0 || size+blocks[k].Size() <= batchBytes) {
+			size += blocks[k].Size()
+			k++
+		}
+		if err := writeFrame(w, encodeBatch(blocks[:k])); err != nil {
+			return err
+		}
+		blocks = blocks[k:]
+	}
+	return writeFrame(w, encodeBatch(nil)) // end of reply
+}
+
+func (n *Node) localStatus() PeerStatus {
+	tip := n.chain.Tip()
+	return PeerStatus{Genesis: tip.Genesis, Head: tip.Hash, Index: tip.Index, Work: tip.Work}
+}
+
+// Client side.
+
+func (n *Node) request(ctx context.Context, p peer.ID, req []byte) (network.Stream, *bufio.Reader, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+	if err := writeFrame(s, req); err != nil {
+		s.Reset()
+		return nil, nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		s.Reset()
+		return nil, nil, err
+	}
+	return s, bufio.NewReader(s), nil
+}
+
+// RequestStatus asks a peer for its chain status.
+func (n *Node) RequestStatus(ctx context.Context, p peer.ID) (PeerStatus, error) {
+	s, r, err := n.request(ctx, p, []byte{reqStatus})
+	if err != nil {
+		return PeerStatus{}, err
+	}
+	defer s.Close()
+	b, err := readFrame(r, maxStatusBytes)
+	if err != nil {
+		return PeerStatus{}, err
+	}
+	return decodeStatus(b)
+}
+
+// errPeerMisbehaved marks failures that are the peer's fault.
+var errPeerMisbehaved = errors.New("peer misbehaved")
+
+// fetch sends one block request and feeds the reply, batch by batch, into
+// the chain. A reader goroutine decodes the next batch while the chain
+// validates the current one. It returns how many blocks arrived.
+func (n *Node) fetch(ctx context.Context, p peer.ID, req []byte, sink func([]*chain.Block) error) (int, error) {
+	s, r, err := n.request(ctx, p, req)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	type batch struct {
+		blocks []*chain.Block
+		err    error
+	}
+	ch := make(chan batch, 2)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(ch)
+		got := 0
+		for {
+			frame, err := readFrame(r, n.batchLimit())
+			var blocks []*chain.Block
+			if err == nil {
+				blocks, err = decodeBatch(frame, n.cfg.SyncBatchBlocks, n.cfg.Params.MaxBlockBytes)
+			}
+			if err == nil && got+len(blocks) > n.cfg.SyncRequestMax {
+				err = fmt.Errorf("peer sent more than %d blocks: %w", n.cfg.SyncRequestMax, errBadMessage)
+			}
+			if isProtocolViolation(err) {
+				err = fmt.Errorf("%w: %w", errPeerMisbehaved, err)
+			}
+			select {
+			case ch <- batch{blocks, err}:
+			case <-stop:
+				return
+			}
+			if err != nil || len(blocks) == 0 {
+				return
+			}
+			got += len(blocks)
+		}
+	}()
+	total := 0
+	for b := range ch {
+		if b.err != nil {
+			s.Reset()
+			return total, b.err
+		}
+		if len(b.blocks) == 0 {
+			return total, nil
+		}
+		s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+		if err := sink(b.blocks); err != nil {
+			s.Reset()
+			return total, err
+		}
+		total += len(b.blocks)
+	}
+	return total, ctx.Err()
+}
+
+// addSynced is the sink for synced blocks: one batch, one commit. A block
+// that breaks a rule is the peer's fault.
+func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
+	return func(blocks []*chain.Block) error {
+		k, res, err := n.chain.AddBlocks(blocks)
+		n.metrics.BlocksSynced.Add(uint64(k))
+		n.added(res, p.String())
+		if err != nil {
+			n.metrics.BlocksRejected.Add(1)
+			return fmt.Errorf("%w: block %d of batch: %w", errPeerMisbehaved, k, err)
+		}
+		return nil
+	}
+}
+
+// SyncFrom catches up with a peer: block locator requests, repeated until
+// the peer has nothing more for us or no more work than we do. It returns
+// whether our head changed.
+func (n *Node) SyncFrom(ctx context.Context, p peer.ID) (bool, error) {
+	start := time.Now()
+	before := n.chain.Tip().Hash
+	defer func() { n.observe("sync", time.Since(start).Seconds()) }()
+	for ctx.Err() == nil {
+		got, err := n.fetch(ctx, p, encodeBlocksRequest(n.chain.Locator(), n.cfg.SyncRequestMax), n.addSynced(p))
+		if err != nil {
+			n.syncFailed(p, err)
+			return n.chain.Tip().Hash != before, err
+		}
+		if got == 0 {
+			break
+		}
+		st, err := n.RequestStatus(ctx, p)
+		if err != nil {
+			return n.chain.Tip().Hash != before, err
+		}
+		n.setPeerStatus(p, st)
+		if st.Work.Cmp(n.chain.Tip().Work) <= 0 {
+			break
+		}
+	}
+	return n.chain.Tip().Hash != before, ctx.Err()
+}
+
+// SyncWholeChain is the tutorial's resolve: ask the peer for its whole main
+// chain, streamed in batches and validated as it arrives; the longest (most
+// work) valid chain wins. Blocks we already have are skipped.
+func (n *Node) SyncWholeChain(ctx context.Context, p peer.ID) (bool, error) {
+	start := time.Now()
+	before := n.chain.Tip().Hash
+	defer func() { n.observe("sync", time.Since(start).Seconds()) }()
+	from := uint64(1)
+	for ctx.Err() == nil {
+		got, err := n.fetch(ctx, p, encodeChainRequest(from, n.cfg.SyncRequestMax), n.addSynced(p))
+		if err != nil {
+			n.syncFailed(p, err)
+			return n.chain.Tip().Hash != before, err
+		}
+		if got < n.cfg.SyncRequestMax {
+			break
+		}
+		from += uint64(got)
+	}
+	return n.chain.Tip().Hash != before, ctx.Err()
+}
+
+// isProtocolViolation tells garbage from a peer (penalised) from a dropped
+// connection or a timeout (not its fault, as far as we can tell).
+func isProtocolViolation(err error) bool {
+	return errors.Is(err, errBadMessage) || errors.Is(err, errFrameTooBig) ||
+		errors.Is(err, chain.ErrMalformed) || errors.Is(err, chain.ErrBlockTooBig)
+}
+
+func (n *Node) syncFailed(p peer.ID, err error) {
+	if errors.Is(err, errPeerMisbehaved) {
+		n.penalize(p, err)
+		return
+	}
+	n.log.Debug("sync failed", "peer", p, "err", err)
+}
+
+// Resolve asks every connected peer for its status and syncs from each that
+// has more work, by the whole-chain request as the tutorial's
+// /nodes/resolve does. It reports whether our head changed.
+func (n *Node) Resolve(ctx context.Context) (bool, error) {
+	before := n.chain.Tip().Hash
+	var errs []error
+	for _, p := range n.host.Network().Peers() {
+		st, err := n.RequestStatus(ctx, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("status of %s: %w", p, err))
+			continue
+		}
+		n.setPeerStatus(p, st)
+		if st.Genesis != n.chain.GenesisHash() || st.Work.Cmp(n.chain.Tip().Work) <= 0 {
+			continue
+		}
+		if _, err := n.SyncWholeChain(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("sync from %s: %w", p, err))
+		}
+	}
+	changed := n.chain.Tip().Hash != before
+	if changed {
+		return true, nil // some peer failing does not undo the switch
+	}
+	return false, errors.Join(errs...)
+}
+
+// syncAsync starts a sync from p unless one is running.
+func (n *Node) syncAsync(p peer.ID) {
+	n.peersMu.Lock()
+	st := n.peers[p]
+	if st == nil {
+		st = &peerState{}
+		n.peers[p] = st
+	}
+	if st.syncing {
+		n.peersMu.Unlock()
+		return
+	}
+	st.syncing = true
+	n.peersMu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer func() {
+			n.peersMu.Lock()
+			if st := n.peers[p]; st != nil {
+				st.syncing = false
+			}
+			n.peersMu.Unlock()
+		}()
+		if _, err := n.SyncFrom(n.ctx, p); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("sync", "peer", p, "err", err)
+		}
+	}()
+}
+
+func (n *Node) setPeerStatus(p peer.ID, s PeerStatus) {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	st := n.peers[p]
+	if st == nil {
+		st = &peerState{}
+		n.peers[p] = st
+	}
+	st.status = &s
+}
+
+// onConnected exchanges status with a new peer: another network's peer is
+// dropped; one with more work is synced from.
+func (n *Node) onConnected(p peer.ID) {
+	n.peersMu.Lock()
+	if _, ok := n.peers[p]; !ok {
+		n.peers[p] = &peerState{}
+	}
+	n.peersMu.Unlock()
+	n.events.publish(Event{Kind: EventPeerConnected, Peer: p, Source: p.String()})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		st, err := n.RequestStatus(n.ctx, p)
+		if err != nil {
+			n.log.Debug("status", "peer", p, "err", err)
+			return
+		}
+		n.setPeerStatus(p, st)
+		if st.Genesis != n.chain.GenesisHash() {
+			n.log.Info("dropping peer of another network", "peer", p, "genesis", st.Genesis)
+			n.host.Network().ClosePeer(p)
+			return
+		}
+		if st.Work.Cmp(n.chain.Tip().Work) > 0 {
+			n.syncAsync(p)
+		}
+	}()
+}
+
+func (n *Node) onDisconnected(p peer.ID) {
+	if n.host.Network().Connectedness(p) == network.Connected {
+		return // another connection to it remains
+	}
+	n.peersMu.Lock()
+	if st := n.peers[p]; st != nil && st.penalty == 0 {
+		delete(n.peers, p)
+	}
+	n.peersMu.Unlock()
+	n.events.publish(Event{Kind: EventPeerLost, Peer: p, Source: p.String()})
+}
+
+// penalize lowers a misbehaving peer's score (gossipsub then stops
+// trusting it) and disconnects it.
+func (n *Node) penalize(p peer.ID, why error) {
+	n.peersMu.Lock()
+	st := n.peers[p]
+	if st == nil {
+		st = &peerState{}
+		n.peers[p] = st
+	}
+	st.penalty += 100
+	n.peersMu.Unlock()
+	n.metrics.PeersPenalised.Add(1)
+	n.log.Warn("penalising peer", "peer", p, "reason", why)
+	n.host.ConnManager().TagPeer(p, "misbehaved", -100)
+	n.host.Network().ClosePeer(p)
+}
+
+// appScore is gossipsub's application-specific score: minus our penalties.
+func (n *Node) appScore(p peer.ID) float64 {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if st := n.peers[p]; st != nil {
+		return -st.penalty
+	}
+	return 0
+}
+
+// Penalty is the sync protocol's penalty on a peer (0 for none).
+func (n *Node) Penalty(p peer.ID) float64 { return -n.appScore(p) }
