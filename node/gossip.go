@@ -20,6 +20,7 @@ func (n *Node) startGossip() error {
 		MaxMessageSize: n.cfg.Params.MaxBlockBytes + gossipOverhead,
 		AppScore:       n.appScore,
 		ScoreBook:      n.scores,
+		Options:        []pubsub.Option{pubsub.WithRawTracer(n.mesh)},
 	})
 	if err != nil {
 		return err
@@ -42,46 +43,48 @@ func (n *Node) startGossip() error {
 	// Validators do the work (mempool, chain); the subscriptions only
 	// need draining so pubsub keeps delivering.
 	for _, sub := range []*pubsub.Subscription{n.txSub, n.blockSub} {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		n.spawn(func() {
 			for {
 				if _, err := sub.Next(n.ctx); err != nil {
 					return
 				}
 			}
-		}()
+		})
 	}
 	return nil
 }
 
-// validateTx admits a gossiped transaction into the mempool before it is
-// forwarded. Invalid is Reject (the sender loses score); known, stale or
-// not-yet-valid (we may be behind) is Ignore.
+// validateTx admits a gossiped announcement's transactions into the
+// mempool before it is forwarded. Any invalid transaction makes the message
+// Reject (the sender loses score); an announcement with nothing new for us
+// (known, stale, or not yet valid because we may be behind) is Ignore.
 func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if from == n.host.ID() {
 		return pubsub.ValidationAccept // our own: SubmitTx already validated it
 	}
 	start := time.Now()
 	defer func() { n.observe("gossip_tx", time.Since(start).Seconds()) }()
-	tx, err := chain.DecodeTx(msg.Data)
+	txs, err := decodeTxAnnouncement(msg.Data)
 	if err != nil {
 		n.metrics.TxsRejected.Add(1)
 		return pubsub.ValidationReject
 	}
-	switch err := n.chain.SubmitTx(tx); {
-	case err == nil:
-		n.metrics.TxsReceived.Add(1)
-		n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: from.String()})
-		return pubsub.ValidationAccept
-	case errors.Is(err, chain.ErrKnownTx), errors.Is(err, chain.ErrBadNonce),
-		errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrMempoolFull):
-		return pubsub.ValidationIgnore
-	default:
-		n.metrics.TxsRejected.Add(1)
-		n.log.Debug("rejected gossiped tx", "from", from, "err", err)
-		return pubsub.ValidationReject
+	result := pubsub.ValidationIgnore
+	for _, tx := range txs {
+		switch err := n.chain.SubmitTx(tx); {
+		case err == nil:
+			n.metrics.TxsReceived.Add(1)
+			n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: from.String()})
+			result = pubsub.ValidationAccept
+		case errors.Is(err, chain.ErrKnownTx), errors.Is(err, chain.ErrBadNonce),
+			errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrMempoolFull):
+		default:
+			n.metrics.TxsRejected.Add(1)
+			n.log.Debug("rejected gossiped tx", "from", from, "err", err)
+			return pubsub.ValidationReject
+		}
 	}
+	return result
 }
 
 // validateBlock checks and adds a gossiped block before it is forwarded. A
@@ -109,6 +112,7 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		return pubsub.ValidationIgnore
 	case err == nil:
 		n.metrics.BlocksReceived.Add(1)
+		n.log.Debug("block from gossip", "index", b.Index, "block", b.Hash(), "status", res.Status, "from", from)
 		n.added(res, from.String())
 		return pubsub.ValidationAccept
 	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -43,7 +44,7 @@ func StartMDNS(h host.Host, serviceName string, found func(peer.AddrInfo)) (io.C
 	go d.run()
 	if err := d.svc.Start(); err != nil {
 		_ = d.Close()
-		return nil, err
+		return nil, fmt.Errorf("start mDNS service %q: %w", serviceName, err)
 	}
 	return d, nil
 }

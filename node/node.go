@@ -42,6 +42,10 @@ type Config struct {
 	SyncBatchBlocks  int           // blocks per batch frame; default 128
 	SyncRequestMax   int           // blocks per request; default 2000
 	SyncStreamTimout time.Duration // deadline of one sync exchange; default 60 s
+	// StatusInterval is how often peers are asked for their status, so a
+	// block that gossip missed (no mesh yet, a partition healed) is synced
+	// anyway; default 5 s.
+	StatusInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -53,6 +57,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncRequestMax <= 0 {
 		c.SyncRequestMax = 2000
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 5 * time.Second
 	}
 	if c.SyncStreamTimout <= 0 {
 		c.SyncStreamTimout = 60 * time.Second
@@ -68,6 +75,7 @@ type Node struct {
 	host   host.Host
 	ps     *pubsub.PubSub
 	scores *ScoreBook
+	mesh   *meshTracer
 	miner  *pow.Miner
 	events *eventBus
 	boot   *Bootstrapper
@@ -76,9 +84,11 @@ type Node struct {
 	txTopic, blockTopic *pubsub.Topic
 	txSub, blockSub     *pubsub.Subscription
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	spawnMu sync.Mutex
+	closing bool // set by Close: no new goroutines after it
 
 	headMu   sync.Mutex
 	headCh   chan struct{} // closed and replaced whenever the head changes
@@ -120,6 +130,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		headCh: make(chan struct{}),
 		peers:  make(map[peer.ID]*peerState),
 		scores: &ScoreBook{},
+		mesh:   newMeshTracer(),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
@@ -157,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.startDiscovery(ctx); err != nil {
 		return nil, err
 	}
+	n.spawn(n.pollStatus)
 	ok = true
 	tip := n.chain.Tip()
 	n.log.Info("node started", "peer_id", n.host.ID(), "index", tip.Index, "head", tip.Hash, "address", n.wallet.Address())
@@ -203,6 +215,9 @@ func (n *Node) Close() error {
 	if n.mdns != nil {
 		n.mdns.Close()
 	}
+	n.spawnMu.Lock()
+	n.closing = true
+	n.spawnMu.Unlock()
 	n.cancel()
 	if n.txSub != nil {
 		n.txSub.Cancel()
@@ -328,11 +343,7 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	}
 	n.metrics.TxsAccepted.Add(1)
 	n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: "local"})
-	if err := n.txTopic.Publish(ctx, tx.Bytes()); err != nil {
-		// It is in our mempool and will be mined here or reach peers
-		// when they sync; not publishing is not losing it.
-		n.log.Warn("publish tx", "id", tx.ID(), "err", err)
-	}
+	n.announceTxs([]*chain.Tx{tx})
 	return nil
 }
 
@@ -355,6 +366,21 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 func (n *Node) Balance(a chain.Address) (acct chain.Account, nextNonce uint64) {
 	acct = n.chain.Account(a)
 	return acct, n.chain.Mempool().PendingNonce(a, acct)
+}
+
+// spawn runs f on a goroutine that Close waits for; after Close has begun
+// it does nothing.
+func (n *Node) spawn(f func()) {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.closing {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
 }
 
 // headChanged returns a channel closed at the next head change.
@@ -380,6 +406,21 @@ func (n *Node) added(res *chain.AddResult, source string) {
 		n.metrics.Reorgs.Add(1)
 		n.events.publish(Event{Kind: EventReorg, Source: source, Disconnected: len(res.Disconnected), Connected: len(res.Connected), Index: res.Connected[len(res.Connected)-1].Index})
 		n.log.Info("reorg", "disconnected", len(res.Disconnected), "connected", len(res.Connected), "source", source)
+		// The losing branch's transactions are back in our mempool; peers
+		// that never saw them (the other side of a partition) must hear
+		// of them again.
+		var back []*chain.Tx
+		for _, b := range res.Disconnected {
+			for _, tx := range b.Txs[1:] {
+				if n.chain.Mempool().Has(tx.ID()) {
+					back = append(back, tx)
+				}
+			}
+		}
+		if len(back) > 0 {
+			// Not from inside a validator: Publish validates too.
+			n.spawn(func() { n.announceTxs(back) })
+		}
 	}
 	for _, b := range res.Connected {
 		n.events.publish(Event{Kind: EventBlockAdded, Block: b, Source: source, Index: b.Index})

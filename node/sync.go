@@ -309,9 +309,7 @@ func (n *Node) syncAsync(p peer.ID) {
 	}
 	st.syncing = true
 	n.peersMu.Unlock()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		defer func() {
 			n.peersMu.Lock()
 			if st := n.peers[p]; st != nil {
@@ -322,7 +320,7 @@ func (n *Node) syncAsync(p peer.ID) {
 		if _, err := n.SyncFrom(n.ctx, p); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("sync", "peer", p, "err", err)
 		}
-	}()
+	})
 }
 
 func (n *Node) setPeerStatus(p peer.ID, s PeerStatus) {
@@ -345,9 +343,7 @@ func (n *Node) onConnected(p peer.ID) {
 	}
 	n.peersMu.Unlock()
 	n.events.publish(Event{Kind: EventPeerConnected, Peer: p, Source: p.String()})
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		st, err := n.RequestStatus(n.ctx, p)
 		if err != nil {
 			n.log.Debug("status", "peer", p, "err", err)
@@ -362,13 +358,42 @@ func (n *Node) onConnected(p peer.ID) {
 		if st.Work.Cmp(n.chain.Tip().Work) > 0 {
 			n.syncAsync(p)
 		}
-	}()
+	})
+}
+
+// pollStatus asks every peer for its status now and then and syncs from
+// those ahead of us. Gossip alone can miss a block: a message published
+// before the mesh forms reaches nobody, and a healed partition announces
+// nothing.
+func (n *Node) pollStatus() {
+	t := time.NewTicker(n.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range n.host.Network().Peers() {
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			st, err := n.RequestStatus(ctx, p)
+			cancel()
+			if err != nil {
+				continue
+			}
+			n.setPeerStatus(p, st)
+			if st.Genesis == n.chain.GenesisHash() && st.Work.Cmp(n.chain.Tip().Work) > 0 {
+				n.syncAsync(p)
+			}
+		}
+	}
 }
 
 func (n *Node) onDisconnected(p peer.ID) {
 	if n.host.Network().Connectedness(p) == network.Connected {
 		return // another connection to it remains
 	}
+	n.mesh.removePeer(p)
 	n.peersMu.Lock()
 	if st := n.peers[p]; st != nil && st.penalty == 0 {
 		delete(n.peers, p)
