@@ -1,7 +1,9 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -97,4 +99,18 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// IdentityFromSeed derives an ed25519 libp2p key from a seed string (see
+// Config.IdentitySeed): the same seed always gives the same peer ID.
+func IdentityFromSeed(seed string) (crypto.PrivKey, error) {
+	sum := sha256.Sum256([]byte("gossipchain/identity-seed/v1\x00" + seed))
+	return crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(sum[:]))
+}
+
+func nodeIdentity(cfg Config) (crypto.PrivKey, error) {
+	if cfg.IdentitySeed != "" {
+		return IdentityFromSeed(cfg.IdentitySeed)
+	}
+	return LoadOrCreateIdentity(filepath.Join(cfg.DataDir, "node.key"))
 }

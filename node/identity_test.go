@@ -83,3 +83,19 @@ func TestLoadOrCreateIdentityUnreadable(t *testing.T) {
 		t.Fatal("want error for an empty path")
 	}
 }
+
+func TestIdentityFromSeedIsStable(t *testing.T) {
+	a, err := IdentityFromSeed("node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := IdentityFromSeed("node1")
+	c, _ := IdentityFromSeed("node2")
+	ida, _ := peer.IDFromPrivateKey(a)
+	idb, _ := peer.IDFromPrivateKey(b)
+	idc, _ := peer.IDFromPrivateKey(c)
+	if ida != idb || ida == idc {
+		t.Fatalf("seeded identities: %s %s %s", ida, idb, idc)
+	}
+	t.Logf("node1 seed → %s", ida)
+}

@@ -26,11 +26,16 @@ import (
 
 // Config is everything a Node needs. Zero values take defaults.
 type Config struct {
-	DataDir      string       // store, node key, wallet key
-	Params       chain.Params // the network's rules
-	ListenAddrs  []string     // multiaddrs; default TCP and QUIC on 4001
-	Bootstrap    []string     // /ip4|/dns4/.../p2p/<id>
-	MDNS         bool
+	DataDir     string       // store, node key, wallet key
+	Params      chain.Params // the network's rules
+	ListenAddrs []string     // multiaddrs; default TCP and QUIC on 4001
+	Bootstrap   []string     // /ip4|/dns4/.../p2p/<id>
+	MDNS        bool
+	// IdentitySeed, if set, derives the libp2p key from this string
+	// instead of the key file, so a demo cluster's bootstrap node has a
+	// peer ID known in advance. Anyone who knows the seed can impersonate
+	// the node: for demos and tests only.
+	IdentitySeed string
 	MinerWorkers int // 0 = all cores
 	ConnLow      int
 	ConnHigh     int
@@ -149,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := LoadOrCreateIdentity(filepath.Join(cfg.DataDir, "node.key"))
+	key, err := nodeIdentity(cfg)
 	if err != nil {
 		return nil, err
 	}
