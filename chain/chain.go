@@ -367,7 +367,9 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 	}
 	p := c.begin()
 	res, err := c.processBlock(p, b, true)
-	if err == nil {
+	if err == nil && res.Status != StatusOrphan {
+		// Not for an orphan: its waiting children would be taken out of
+		// the pool and fail for want of a parent.
 		c.connectOrphans(p, b.Hash())
 	}
 	if cerr := c.finish(p); cerr != nil {
@@ -399,6 +401,7 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	res := &AddResult{}
 	n := 0
 	var err error
+	var added []Hash
 	for _, b := range good {
 		var r *AddResult
 		r, err = c.processBlock(p, b, false)
@@ -411,10 +414,12 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 			break
 		}
 		res.Status = r.Status
+		added = append(added, b.Hash())
 		n++
 	}
-	if err == nil && len(good) > 0 {
-		c.connectOrphans(p, good[len(good)-1].Hash())
+	// Orphans may wait for any block of the batch, not only the last.
+	for _, h := range added {
+		c.connectOrphans(p, h)
 	}
 	if cerr := c.finish(p); cerr != nil {
 		return 0, nil, cerr

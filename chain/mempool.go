@@ -199,7 +199,7 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 	m.bytes = 0
 	for _, tx := range all {
 		id := tx.ID()
-		if inChain[id] || m.byID[id] != nil || len(m.byID) >= m.maxCount {
+		if inChain[id] || m.byID[id] != nil || len(m.byID) >= m.maxCount || m.bytes+TxSize > m.maxBytes {
 			continue
 		}
 		acct := get(tx.Sender)

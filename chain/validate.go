@@ -115,9 +115,14 @@ func checkProofOfWork(h Hash, bits uint32, p Params) error {
 // checks spread over all cores (the sync path). It returns the index of the
 // first bad block and its error, or -1.
 func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
+	// A shape error ends the batch there, but the blocks before it are
+	// kept, so their signatures must still be checked.
+	shapeBad, shapeErr := -1, error(nil)
 	for i, b := range blocks {
 		if err := checkBlockShape(b, p); err != nil {
-			return i, err
+			shapeBad, shapeErr = i, err
+			blocks = blocks[:i]
+			break
 		}
 	}
 	type job struct{ block, tx int }
@@ -128,7 +133,7 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 		}
 	}
 	if len(jobs) == 0 {
-		return -1, nil
+		return shapeBad, shapeErr
 	}
 	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+63)/64)
 	bad := make([]int, workers) // per worker: first bad block index seen
@@ -158,6 +163,9 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 		if bad[w] >= 0 && (first < 0 || bad[w] < first) {
 			first, ferr = bad[w], errs[w]
 		}
+	}
+	if first < 0 {
+		return shapeBad, shapeErr
 	}
 	return first, ferr
 }
