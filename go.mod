@@ -3,6 +3,7 @@ module github.com/gossipchain/gossipchain
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/libp2p/go-libp2p-pubsub v0.19.0
 	github.com/multiformats/go-multiaddr v0.16.1

@@ -111,9 +111,10 @@ type Node struct {
 
 // peerState is what we know of a connected peer.
 type peerState struct {
-	status  *PeerStatus
-	syncing bool
-	penalty float64
+	connected bool // PeerConnected reported, PeerLost not yet
+	status    *PeerStatus
+	syncing   bool
+	penalty   float64
 }
 
 // New opens the store and wallet in cfg.DataDir, starts the host, joins the

@@ -338,10 +338,17 @@ func (n *Node) setPeerStatus(p peer.ID, s PeerStatus) {
 // dropped; one with more work is synced from.
 func (n *Node) onConnected(p peer.ID) {
 	n.peersMu.Lock()
-	if _, ok := n.peers[p]; !ok {
-		n.peers[p] = &peerState{}
+	st := n.peers[p]
+	if st == nil {
+		st = &peerState{}
+		n.peers[p] = st
 	}
+	already := st.connected
+	st.connected = true
 	n.peersMu.Unlock()
+	if already {
+		return // a second connection to a peer we already know
+	}
 	n.events.publish(Event{Kind: EventPeerConnected, Peer: p, Source: p.String()})
 	n.spawn(func() {
 		st, err := n.RequestStatus(n.ctx, p)
@@ -395,8 +402,11 @@ func (n *Node) onDisconnected(p peer.ID) {
 	}
 	n.mesh.removePeer(p)
 	n.peersMu.Lock()
-	if st := n.peers[p]; st != nil && st.penalty == 0 {
-		delete(n.peers, p)
+	if st := n.peers[p]; st != nil {
+		st.connected = false
+		if st.penalty == 0 {
+			delete(n.peers, p)
+		}
 	}
 	n.peersMu.Unlock()
 	n.events.publish(Event{Kind: EventPeerLost, Peer: p, Source: p.String()})
