@@ -51,6 +51,10 @@ type Config struct {
 	// block that gossip missed (no mesh yet, a partition healed) is synced
 	// anyway; default 5 s.
 	StatusInterval time.Duration
+	// NoAutoSync turns off the syncs a node starts by itself (on connect,
+	// on status polls, on an orphan block): the bench command calls
+	// SyncFrom or SyncWholeChain itself to time them.
+	NoAutoSync bool
 }
 
 func (c *Config) setDefaults() {

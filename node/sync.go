@@ -297,6 +297,9 @@ func (n *Node) Resolve(ctx context.Context) (bool, error) {
 
 // syncAsync starts a sync from p unless one is running.
 func (n *Node) syncAsync(p peer.ID) {
+	if n.cfg.NoAutoSync {
+		return
+	}
 	n.peersMu.Lock()
 	st := n.peers[p]
 	if st == nil {

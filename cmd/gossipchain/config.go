@@ -1,0 +1,280 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gossipchain/gossipchain/node"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// envPrefix names the environment variable of each flag:
+// --data-dir is GOSSIPCHAIN_DATA_DIR, and so on. A flag given on the
+// command line wins over its variable; an empty variable counts as unset.
+const envPrefix = "GOSSIPCHAIN_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// usageError is a command-line mistake: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func isUsage(err error) bool {
+	var u *usageError
+	return errors.As(err, &u)
+}
+
+// config is what the node command runs with.
+type config struct {
+	dataDir      string
+	listen       []string
+	bootstrap    []string
+	mdns         bool
+	http         string // "" = no HTTP API
+	mine         bool
+	console      bool
+	difficulty   uint
+	minerWorkers int
+	logLevel     slog.Level
+	logLevelSet  bool // given explicitly (flag or env)
+	logFormat    string
+}
+
+// listFlag is a repeatable flag that also takes comma-separated values.
+// The first value given replaces the default.
+type listFlag struct {
+	values []string
+	set    bool
+}
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.values, ",")
+}
+
+func (l *listFlag) Set(s string) error {
+	if !l.set {
+		l.values, l.set = nil, true
+	}
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			l.values = append(l.values, v)
+		}
+	}
+	return nil
+}
+
+// portFlag is -p/--port: the tutorial's shorthand for --http 127.0.0.1:N.
+type portFlag struct {
+	port int
+	set  bool
+}
+
+func (p *portFlag) String() string {
+	if p == nil || !p.set {
+		return ""
+	}
+	return strconv.Itoa(p.port)
+}
+
+func (p *portFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("want a TCP port number 0..65535")
+	}
+	p.port, p.set = n, true
+	return nil
+}
+
+// addr is the HTTP address the port stands for.
+func (p *portFlag) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+
+const nodeUsage = `Usage: gossipchain [flags]
+       gossipchain version | wallet [--data-dir D] | health [--http ADDR] | bench ...
+
+Runs a gossipchain node: a libp2p peer with an HTTP JSON API and, on a
+terminal, an interactive console. Every flag can also be set with an
+environment variable GOSSIPCHAIN_<FLAG> (--data-dir is GOSSIPCHAIN_DATA_DIR);
+a flag on the command line wins over its variable.
+
+Flags:
+`
+
+// newFlagSet makes a flag set that neither exits nor prints: parse errors
+// are returned (and printed once by exitCode), -h prints the usage to help.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses args; for -h it prints fs.Usage to help.
+func parseFlags(fs *flag.FlagSet, args []string, help io.Writer) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(help)
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	return nil
+}
+
+// applyEnv sets each flag not given on the command line from its
+// environment variable, and returns the names of the flags so set.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string, skip ...string) (map[string]bool, error) {
+	onCmdLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCmdLine[f.Name] = true })
+	fromEnv := map[string]bool{}
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if onCmdLine[f.Name] || slices.Contains(skip, f.Name) {
+			return
+		}
+		v := getenv(envName(f.Name))
+		if v == "" {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, usageErrorf("%s=%q: %v", envName(f.Name), v, err))
+			return
+		}
+		fromEnv[f.Name] = true
+	})
+	return fromEnv, errors.Join(errs...)
+}
+
+// parseConfig reads the node command's flags and environment; -h prints
+// the usage to help.
+func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool, help io.Writer) (*config, error) {
+	c := &config{}
+	fs := newFlagSet("gossipchain")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), nodeUsage)
+		fs.PrintDefaults()
+	}
+	listen := &listFlag{values: append([]string(nil), node.DefaultListenAddrs...)}
+	bootstrap := &listFlag{}
+	port := &portFlag{}
+	var logLevel, logFormat string
+	fs.StringVar(&c.dataDir, "data-dir", "./gossipchain-data", "directory of the chain store, node key and wallet key")
+	fs.Var(listen, "listen", "libp2p listen multiaddr; repeatable or comma-separated")
+	fs.Var(bootstrap, "bootstrap", "peer multiaddr ending in /p2p/<peer-id> to keep connected to; repeatable or comma-separated")
+	fs.BoolVar(&c.mdns, "mdns", true, "find peers on the LAN with mDNS (--mdns=false to turn off)")
+	fs.StringVar(&c.http, "http", "127.0.0.1:5000", `HTTP API address; "" or "off" turns it off`)
+	fs.Var(port, "p", "shorthand for --http 127.0.0.1:N, as the tutorial's -p 5001")
+	fs.Var(port, "port", "same as -p")
+	fs.BoolVar(&c.mine, "mine", false, "mine continuously")
+	fs.BoolVar(&c.console, "console", stdinIsTerminal, "interactive console on stdin (default: on when stdin is a terminal)")
+	fs.UintVar(&c.difficulty, "difficulty", 16, "the network's initial difficulty in leading zero bits, 1..64; nodes of one network must agree")
+	fs.IntVar(&c.minerWorkers, "miner-workers", 0, "mining goroutines (0 = one per core)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "text or json (logs go to stderr)")
+
+	if err := parseFlags(fs, args, help); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageErrorf("unexpected argument %q (subcommands: version, wallet, health, bench)", fs.Arg(0))
+	}
+	onCmdLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCmdLine[f.Name] = true })
+	portOnCmdLine := onCmdLine["p"] || onCmdLine["port"]
+	if portOnCmdLine && onCmdLine["http"] {
+		return nil, usageErrorf("give either --http or -p/--port, not both")
+	}
+	skip := []string{"p"} // -p and --port share one value: read the variable once
+	if portOnCmdLine {
+		skip = append(skip, "port")
+	}
+	fromEnv, err := applyEnv(fs, getenv, skip...)
+	if err != nil {
+		return nil, err
+	}
+	// -p/--port against --http: the command line wins over the environment.
+	switch {
+	case portOnCmdLine:
+		c.http = port.addr()
+	case onCmdLine["http"]:
+	case fromEnv["port"] && fromEnv["http"]:
+		return nil, usageErrorf("set either %s or %s, not both", envName("http"), envName("port"))
+	case fromEnv["port"]:
+		c.http = port.addr()
+	}
+	c.listen, c.bootstrap = listen.values, bootstrap.values
+	c.logLevelSet = onCmdLine["log-level"] || fromEnv["log-level"]
+	c.logFormat = strings.ToLower(logFormat)
+	if err := c.validate(logLevel); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *config) validate(logLevel string) error {
+	if c.dataDir == "" {
+		return usageErrorf("--data-dir must not be empty")
+	}
+	if c.difficulty < 1 || c.difficulty > 64 {
+		return usageErrorf("--difficulty %d: must be between 1 and 64 leading zero bits", c.difficulty)
+	}
+	if c.minerWorkers < 0 {
+		return usageErrorf("--miner-workers %d: must be 0 (one per core) or more", c.minerWorkers)
+	}
+	switch strings.ToLower(logLevel) {
+	case "debug":
+		c.logLevel = slog.LevelDebug
+	case "info":
+		c.logLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.logLevel = slog.LevelWarn
+	case "error":
+		c.logLevel = slog.LevelError
+	default:
+		return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return usageErrorf("--log-format %q: want text or json", c.logFormat)
+	}
+	if strings.EqualFold(c.http, "off") {
+		c.http = ""
+	}
+	if c.http != "" {
+		if _, port, err := net.SplitHostPort(c.http); err != nil {
+			return usageErrorf("--http %q: want host:port (e.g. 127.0.0.1:5000): %v", c.http, err)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			return usageErrorf("--http %q: bad port: %v", c.http, err)
+		}
+	}
+	if len(c.listen) == 0 {
+		return usageErrorf("--listen: at least one multiaddr is needed")
+	}
+	for _, s := range c.listen {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return usageErrorf("--listen %q: not a multiaddr: %v", s, err)
+		}
+	}
+	for _, s := range c.bootstrap {
+		if _, err := node.ParsePeerAddr(s); err != nil {
+			return usageErrorf("--bootstrap %q: %v", s, err)
+		}
+	}
+	return nil
+}
