@@ -112,5 +112,5 @@ func nodeIdentity(cfg Config) (crypto.PrivKey, error) {
 	if cfg.IdentitySeed != "" {
 		return IdentityFromSeed(cfg.IdentitySeed)
 	}
-	return LoadOrCreateIdentity(filepath.Join(cfg.DataDir, "node.key"))
+	return LoadOrCreateIdentity(filepath.Join(cfg.DataDir, KeyFile))
 }

@@ -45,6 +45,7 @@ type Config struct {
 	Observe func(name string, seconds float64)
 
 	SyncBatchBlocks  int           // blocks per batch frame; default 128
+	SyncCommitBlocks int           // blocks per store commit while syncing (frames are joined); default 1024
 	SyncRequestMax   int           // blocks per request; default 2000
 	SyncStreamTimout time.Duration // deadline of one sync exchange; default 60 s
 	// StatusInterval is how often peers are asked for their status, so a
@@ -64,6 +65,9 @@ func (c *Config) setDefaults() {
 	if c.SyncBatchBlocks <= 0 {
 		c.SyncBatchBlocks = 128
 	}
+	if c.SyncCommitBlocks <= 0 {
+		c.SyncCommitBlocks = 1024
+	}
 	if c.SyncRequestMax <= 0 {
 		c.SyncRequestMax = 2000
 	}
@@ -74,6 +78,13 @@ func (c *Config) setDefaults() {
 		c.SyncStreamTimout = 60 * time.Second
 	}
 }
+
+// Files in the data directory.
+const (
+	WalletFile = "wallet.key" // the wallet's ed25519 seed, 0600
+	ChainFile  = "chain.db"   // the bbolt store
+	KeyFile    = "node.key"   // the libp2p identity, 0600
+)
 
 // Node is one gossipchain peer.
 type Node struct {
@@ -151,11 +162,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}()
 
 	var err error
-	n.wallet, _, err = chain.LoadOrCreateWallet(filepath.Join(cfg.DataDir, "wallet.key"))
+	n.wallet, _, err = chain.LoadOrCreateWallet(filepath.Join(cfg.DataDir, WalletFile))
 	if err != nil {
 		return nil, err
 	}
-	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, "chain.db"), chain.Options{Params: cfg.Params, Logger: n.log})
+	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log})
 	if err != nil {
 		return nil, err
 	}
@@ -267,19 +278,18 @@ func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.subscribe(25
 
 // Status summarises the node.
 type Status struct {
-	PeerID     string
-	Addrs      []string
-	Address    chain.Address
-	Genesis    chain.Hash
-	Head       chain.Hash
-	Index      uint64
-	Work       *big.Int
-	Bits       uint32
-	Peers      int
-	Mempool    int
-	Mining     bool
-	HashRate   float64
-	Difficulty uint32
+	PeerID   string
+	Addrs    []string
+	Address  chain.Address
+	Genesis  chain.Hash
+	Head     chain.Hash
+	Index    uint64
+	Work     *big.Int
+	Bits     uint32
+	Peers    int
+	Mempool  int
+	Mining   bool
+	HashRate float64
 }
 
 // Status reports the node's state now.

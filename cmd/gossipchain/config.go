@@ -49,6 +49,7 @@ type config struct {
 	console      bool
 	difficulty   uint
 	minerWorkers int
+	identitySeed string
 	logLevel     slog.Level
 	logLevelSet  bool // given explicitly (flag or env)
 	logFormat    string
@@ -186,6 +187,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	fs.BoolVar(&c.console, "console", stdinIsTerminal, "interactive console on stdin (default: on when stdin is a terminal)")
 	fs.UintVar(&c.difficulty, "difficulty", 16, "the network's initial difficulty in leading zero bits, 1..64; nodes of one network must agree")
 	fs.IntVar(&c.minerWorkers, "miner-workers", 0, "mining goroutines (0 = one per core)")
+	fs.StringVar(&c.identitySeed, "identity-seed", "", "derive the node's peer ID from this string instead of the key file, so a demo cluster knows its bootstrap peer's ID in advance (anyone knowing the seed can impersonate the node: demos only)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json (logs go to stderr)")
 

@@ -152,3 +152,14 @@ func TestHealthURL(t *testing.T) {
 		}
 	}
 }
+
+func TestParseConfigIdentitySeed(t *testing.T) {
+	c, err := parseConfig(nil, envMap("GOSSIPCHAIN_IDENTITY_SEED", "node1"), false, io.Discard)
+	if err != nil || c.identitySeed != "node1" {
+		t.Fatalf("env: %+v %v", c, err)
+	}
+	c, err = parseConfig([]string{"--identity-seed", "node2"}, envMap("GOSSIPCHAIN_IDENTITY_SEED", "node1"), false, io.Discard)
+	if err != nil || c.identitySeed != "node2" {
+		t.Fatalf("flag over env: %+v %v", c, err)
+	}
+}

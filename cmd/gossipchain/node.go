@@ -43,7 +43,7 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	walletPath := filepath.Join(cfg.dataDir, walletFile)
+	walletPath := filepath.Join(cfg.dataDir, node.WalletFile)
 	_, statErr := os.Stat(walletPath)
 	newWallet := errors.Is(statErr, fs.ErrNotExist)
 
@@ -56,6 +56,7 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		Bootstrap:    cfg.bootstrap,
 		MDNS:         cfg.mdns,
 		MinerWorkers: cfg.minerWorkers,
+		IdentitySeed: cfg.identitySeed,
 		Logger:       logger,
 		Observe:      metrics.Observe,
 	})

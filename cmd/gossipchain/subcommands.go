@@ -15,11 +15,8 @@ import (
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
+	"github.com/gossipchain/gossipchain/node"
 )
-
-// walletFile is the wallet key's name in the data directory; node.New
-// opens the same file.
-const walletFile = "wallet.key"
 
 // runWallet is `gossipchain wallet`: show the wallet's address, creating the
 // key if there is none yet.
@@ -33,7 +30,7 @@ func runWallet(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err := parseSub(fs, args, getenv, stdout); err != nil {
 		return exitCode(err, stderr)
 	}
-	path := filepath.Join(*dataDir, walletFile)
+	path := filepath.Join(*dataDir, node.WalletFile)
 	w, created, err := chain.LoadOrCreateWallet(path)
 	if err != nil {
 		return exitCode(err, stderr)
