@@ -283,3 +283,24 @@ func TestResolveWholeChain(t *testing.T) {
 		t.Fatalf("second resolve: changed=%v err=%v, want authoritative", changed, err)
 	}
 }
+
+// TestSyncForkLongerThanOneReply: the peer's branch leaves ours further back
+// than one reply holds (SyncRequestMax); the sync continues from the last
+// block received until the heavier branch wins.
+func TestSyncForkLongerThanOneReply(t *testing.T) {
+	small := func(c *Config) { c.SyncRequestMax, c.SyncBatchBlocks = 25, 10 }
+	dirA, dirB := t.TempDir(), t.TempDir()
+	buildChain(t, dirA, chain.TestParams(), 10, 0)
+	buildChain(t, dirB, chain.TestParams(), 10, 0) // the same 10 blocks
+	a, b := testNode(t, dirA, small), testNode(t, dirB, small)
+	if !sameHead(a, b) {
+		t.Fatal("built chains differ")
+	}
+	mineN(t, a, 20)
+	mineN(t, b, 70)
+	connectNodes(t, a, b)
+	waitFor(t, 60*time.Second, "A to switch to B's longer branch", func() bool { return sameHead(a, b) })
+	if got := a.Chain().Tip().Index; got != 81 {
+		t.Fatalf("A at %d, want 81", got)
+	}
+}

@@ -245,14 +245,33 @@ func (n *Node) SyncFrom(ctx context.Context, p peer.ID) (bool, error) {
 	start := time.Now()
 	before := n.chain.Tip().Hash
 	defer func() { n.observe("sync", time.Since(start).Seconds()) }()
+	var last *chain.Hash // the last block of the previous round
 	for ctx.Err() == nil {
-		got, err := n.fetch(ctx, p, encodeBlocksRequest(n.chain.Locator(), n.cfg.SyncRequestMax), n.addSynced(p))
+		// After the first round, ask for what follows the last block we
+		// got: on a fork longer than one reply, those blocks are on a side
+		// branch that our own locator does not describe yet.
+		loc := n.chain.Locator()
+		if last != nil {
+			loc = append([]chain.Hash{*last}, loc[:min(len(loc), maxLocatorLen-1)]...)
+		}
+		fresh := 0
+		sink := n.addSynced(p)
+		got, err := n.fetch(ctx, p, encodeBlocksRequest(loc, n.cfg.SyncRequestMax), func(blocks []*chain.Block) error {
+			for _, b := range blocks {
+				if !n.chain.HasBlock(b.Hash()) {
+					fresh++
+				}
+			}
+			h := blocks[len(blocks)-1].Hash()
+			last = &h
+			return sink(blocks)
+		})
 		if err != nil {
 			n.syncFailed(p, err)
 			return n.chain.Tip().Hash != before, err
 		}
-		if got == 0 {
-			break
+		if got == 0 || fresh == 0 {
+			break // nothing new: done (or a peer repeating itself)
 		}
 		st, err := n.RequestStatus(ctx, p)
 		if err != nil {
