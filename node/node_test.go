@@ -296,7 +296,7 @@ func TestSyncForkLongerThanOneReply(t *testing.T) {
 	if !sameHead(a, b) {
 		t.Fatal("built chains differ")
 	}
-	mineN(t, a, 20)
+	mineN(t, a, 60) // more than two replies of B's branch have less work than this
 	mineN(t, b, 70)
 	connectNodes(t, a, b)
 	waitFor(t, 60*time.Second, "A to switch to B's longer branch", func() bool { return sameHead(a, b) })
