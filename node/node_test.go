@@ -304,3 +304,18 @@ func TestSyncForkLongerThanOneReply(t *testing.T) {
 		t.Fatalf("A at %d, want 81", got)
 	}
 }
+
+// TestPeerOfAnotherNetworkIsDropped: a node whose genesis differs (another
+// difficulty is another network) is disconnected after the status exchange.
+func TestPeerOfAnotherNetworkIsDropped(t *testing.T) {
+	a := testNode(t, "")
+	other := testNode(t, "", func(c *Config) { c.Params = chain.TestParams().WithDifficulty(5) })
+	if a.Chain().GenesisHash() == other.Chain().GenesisHash() {
+		t.Fatal("different params gave the same genesis")
+	}
+	connectNodes(t, other, a)
+	waitFor(t, 10*time.Second, "the other network's peer to be dropped", func() bool {
+		return a.Host().Network().Connectedness(other.ID()) != network.Connected &&
+			other.Host().Network().Connectedness(a.ID()) != network.Connected
+	})
+}
