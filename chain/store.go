@@ -1,12 +1,9 @@
 package chain
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,7 +46,7 @@ const (
 
 // OpenStore opens or creates the store file.
 func OpenStore(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("store %s is locked by another process", path)
@@ -120,17 +117,20 @@ func (s *Store) commit(w *writeSet) error {
 		return nil
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		// Keys go in sorted order: bbolt then walks each page once
-		// instead of seeking back and forth (a sync batch of 1,000 blocks
-		// commits about a third faster).
-		for _, b := range []struct {
-			bucket *bolt.Bucket
-			recs   map[Hash][]byte
-		}{{tx.Bucket(bucketBlocks), w.blocks}, {tx.Bucket(bucketHeaders), w.headers}, {tx.Bucket(bucketUndo), w.undo}} {
-			for _, h := range slices.SortedFunc(maps.Keys(b.recs), func(x, y Hash) int { return bytes.Compare(x[:], y[:]) }) {
-				if err := b.bucket.Put(h[:], b.recs[h]); err != nil {
-					return err
-				}
+		blocks, headers, undo := tx.Bucket(bucketBlocks), tx.Bucket(bucketHeaders), tx.Bucket(bucketUndo)
+		for h, b := range w.blocks {
+			if err := blocks.Put(h[:], b); err != nil {
+				return err
+			}
+		}
+		for h, b := range w.headers {
+			if err := headers.Put(h[:], b); err != nil {
+				return err
+			}
+		}
+		for h, b := range w.undo {
+			if err := undo.Put(h[:], b); err != nil {
+				return err
 			}
 		}
 		state := tx.Bucket(bucketState)

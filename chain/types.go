@@ -12,6 +12,16 @@ type Hash [32]byte
 
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
+// MarshalText writes h as hex, so logs and JSON show it as a string.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads a hex hash.
+func (h *Hash) UnmarshalText(b []byte) error {
+	v, err := ParseHash(string(b))
+	*h = v
+	return err
+}
+
 // IsZero reports whether h is all zeros (the genesis's previous hash).
 func (h Hash) IsZero() bool { return h == Hash{} }
 
@@ -38,6 +48,16 @@ func (a Address) String() string {
 		return "0"
 	}
 	return hex.EncodeToString(a[:])
+}
+
+// MarshalText writes a as hex ("0" for the coinbase sender).
+func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads an address written by MarshalText.
+func (a *Address) UnmarshalText(b []byte) error {
+	v, err := ParseAddress(string(b))
+	*a = v
+	return err
 }
 
 // ParseAddress reads a 64-character hex address, or "0" for the coinbase sender.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -197,5 +198,19 @@ func TestTxJSONRoundTrip(t *testing.T) {
 		if _, err := ParseTxJSON(j); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
+	}
+}
+
+func TestHashAndAddressLogAsHex(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	h, a := Hash{0xab}, wallet(1).Address()
+	log.Info("x", "hash", h, "address", a)
+	if !strings.Contains(buf.String(), `"hash":"ab00`) || !strings.Contains(buf.String(), `"address":"`+a.String()+`"`) {
+		t.Fatalf("json log shows %s", buf.String())
+	}
+	var back Hash
+	if err := back.UnmarshalText([]byte(h.String())); err != nil || back != h {
+		t.Fatalf("round trip: %v", err)
 	}
 }

@@ -45,7 +45,7 @@ type Config struct {
 	Observe func(name string, seconds float64)
 
 	SyncBatchBlocks  int           // blocks per batch frame; default 128
-	SyncCommitBlocks int           // blocks per store commit while syncing (frames are joined); default 1024
+	SyncCommitBlocks int           // blocks per store commit while syncing (frames are joined); default 2048
 	SyncRequestMax   int           // blocks per request; default 2000
 	SyncStreamTimout time.Duration // deadline of one sync exchange; default 60 s
 	// StatusInterval is how often peers are asked for their status, so a
@@ -66,7 +66,7 @@ func (c *Config) setDefaults() {
 		c.SyncBatchBlocks = 128
 	}
 	if c.SyncCommitBlocks <= 0 {
-		c.SyncCommitBlocks = 1024
+		c.SyncCommitBlocks = 2048
 	}
 	if c.SyncRequestMax <= 0 {
 		c.SyncRequestMax = 2000
@@ -103,6 +103,7 @@ type Node struct {
 
 	txTopic, blockTopic *pubsub.Topic
 	txSub, blockSub     *pubsub.Subscription
+	txq                 *txQueue // our transactions waiting to be announced
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -152,6 +153,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		peers:  make(map[peer.ID]*peerState),
 		scores: &ScoreBook{},
 		mesh:   newMeshTracer(),
+		txq:    newTxQueue(),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
@@ -190,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.spawn(n.pollStatus)
+	n.spawn(n.announceLoop)
 	ok = true
 	tip := n.chain.Tip()
 	n.log.Info("node started", "peer_id", n.host.ID(), "index", tip.Index, "head", tip.Hash, "address", n.wallet.Address())
@@ -363,7 +366,7 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	}
 	n.metrics.TxsAccepted.Add(1)
 	n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: "local"})
-	n.announceTxs([]*chain.Tx{tx})
+	n.txq.push(tx)
 	return nil
 }
 

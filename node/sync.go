@@ -441,11 +441,14 @@ func (n *Node) onConnected(p peer.ID) {
 func (n *Node) pollStatus() {
 	t := time.NewTicker(n.cfg.StatusInterval)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%rebroadcastEvery == 0 {
+			n.rebroadcastPending()
 		}
 		for _, p := range n.host.Network().Peers() {
 			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
@@ -460,6 +463,23 @@ func (n *Node) pollStatus() {
 			}
 		}
 	}
+}
+
+// rebroadcastEvery is how many status polls pass between re-announcements
+// of the mempool.
+const rebroadcastEvery = 6
+
+// rebroadcastPending re-announces the best pending transactions now and
+// then. An announcement can reach nobody (published before the mesh formed,
+// or right after a partition healed, when the new peers' topics are not yet
+// known); without this a transaction could wait in one mempool until that
+// node mines. Peers that know them Ignore the message, so it goes one hop.
+func (n *Node) rebroadcastPending() {
+	txs := n.chain.Mempool().Pending()
+	if len(txs) == 0 || len(n.host.Network().Peers()) == 0 {
+		return
+	}
+	n.announceTxs(txs[:min(len(txs), maxTxsPerAnnouncement)])
 }
 
 func (n *Node) onDisconnected(p peer.ID) {
