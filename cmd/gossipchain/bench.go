@@ -49,9 +49,10 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fs := benchFlags(new(benchConfig))
+			fs.SetOutput(stdout)
 			fmt.Fprint(stdout, benchUsage)
-			benchFlags(new(benchConfig)).SetOutput(stdout)
-			benchFlags(new(benchConfig)).PrintDefaults()
+			fs.PrintDefaults()
 			return 0
 		}
 		fmt.Fprintln(stderr, "gossipchain bench: want a mode: pow, ingest, propagation, sync, rest, all or plot")
@@ -155,6 +156,7 @@ func machineLine() string {
 
 type benchConfig struct {
 	json, inProcess, quiet, skipWhole bool
+	small                             bool
 	o                                 bench.Options
 	cpuProfile                        string
 	out, sizes, lengths               string
@@ -164,6 +166,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	c.o = bench.DefaultOptions()
 	fs := newFlagSet("gossipchain bench")
 	fs.BoolVar(&c.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&c.small, "small", false, "tiny sizes that only prove the measurements run (CI); other size flags are then ignored")
 	fs.IntVar(&c.o.Nodes, "nodes", 20, "propagation: network size")
 	fs.IntVar(&c.o.Degree, "degree", 2, "propagation: random earlier nodes each node bootstraps to")
 	fs.IntVar(&c.o.Samples, "samples", 50, "propagation: blocks mined, and transactions sent, one at a time")
@@ -189,6 +192,9 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 
 func (c *benchConfig) options(stderr io.Writer) (bench.Options, error) {
 	o := c.o
+	if c.small {
+		bench.Small(&o)
+	}
 	if o.PowDuration <= 0 {
 		return o, fmt.Errorf("--pow-duration %v: want a positive duration", o.PowDuration)
 	}
