@@ -93,7 +93,11 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 
 	opts := []libp2p.Option{
 		libp2p.ListenAddrs(addrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// No port reuse: with it, two peers that find each other by mDNS at
+		// the same moment dial from their listen ports and meet in a TCP
+		// simultaneous open that the security handshake cannot resolve
+		// (both sides send a ClientHello). We need no NAT hole punching.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),

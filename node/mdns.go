@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -115,17 +116,33 @@ func ConnectDiscovered(ctx context.Context, h host.Host, timeout time.Duration, 
 		if pi.ID == h.ID() || h.Network().Connectedness(pi.ID) == network.Connected || ctx.Err() != nil {
 			return
 		}
-		dctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		clearDialBackoff(h, pi.ID)
-		if err := h.Connect(dctx, pi); err != nil {
+		// Two peers usually discover each other at the same moment and
+		// dial both ways; a dial that loses such a race is worth one more
+		// try after a random pause.
+		for attempt := range 2 {
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Duration(100+rand.IntN(900)) * time.Millisecond):
+				}
+				if h.Network().Connectedness(pi.ID) == network.Connected {
+					return
+				}
+			}
+			dctx, cancel := context.WithTimeout(ctx, timeout)
+			clearDialBackoff(h, pi.ID)
+			err := h.Connect(dctx, pi)
+			cancel()
+			if err == nil {
+				logger.Info("connected to discovered peer", "peer", pi.ID)
+				return
+			}
 			if ctx.Err() != nil {
 				return // shutting down
 			}
-			logger.Debug("connect to discovered peer failed", "peer", pi.ID, "addrs", pi.Addrs, "err", err)
-			return
+			logger.Debug("connect to discovered peer failed", "peer", pi.ID, "addrs", pi.Addrs, "attempt", attempt+1, "err", err)
 		}
-		logger.Info("connected to discovered peer", "peer", pi.ID)
 	}
 }
 
