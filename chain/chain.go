@@ -230,20 +230,7 @@ func (c *Chain) BlockByIndex(i uint64) (*Block, error) {
 
 // MainBlocks returns up to max main-chain blocks starting at index from.
 func (c *Chain) MainBlocks(from uint64, max int) ([]*Block, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if from < 1 {
-		from = 1
-	}
-	if from > uint64(len(c.main)) || max <= 0 {
-		return nil, nil
-	}
-	end := min(uint64(len(c.main)), from-1+uint64(max))
-	hs := make([]Hash, 0, end-from+1)
-	for _, n := range c.main[from-1 : end] {
-		hs = append(hs, n.hash)
-	}
-	return c.store.blocks(hs)
+	return c.BlocksByHash(c.MainHashes(from, max))
 }
 
 // Locator lists main-chain hashes from the head back to the genesis, dense
@@ -266,6 +253,13 @@ func (c *Chain) Locator() []Hash {
 // BlocksAfter returns up to max main-chain blocks that follow the first
 // locator hash on our main chain (the fork point with the asker).
 func (c *Chain) BlocksAfter(locator []Hash, max int) ([]*Block, error) {
+	return c.BlocksByHash(c.MainHashesAfter(locator, max))
+}
+
+// MainHashesAfter is BlocksAfter's list of hashes: a consistent snapshot of
+// the main chain that a server can then read and send a batch at a time,
+// never holding a whole reply of blocks in memory.
+func (c *Chain) MainHashesAfter(locator []Hash, max int) []Hash {
 	c.mu.RLock()
 	start := uint64(1) // the genesis is shared by every node of the network
 	for _, h := range locator {
@@ -275,7 +269,39 @@ func (c *Chain) BlocksAfter(locator []Hash, max int) ([]*Block, error) {
 		}
 	}
 	c.mu.RUnlock()
-	return c.MainBlocks(start+1, max)
+	return c.MainHashes(start+1, max)
+}
+
+// MainHashes lists up to max main-chain block hashes from index from.
+func (c *Chain) MainHashes(from uint64, max int) []Hash {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	from = max64(from, 1)
+	if from > uint64(len(c.main)) || max <= 0 {
+		return nil
+	}
+	end := min(uint64(len(c.main)), from-1+uint64(max))
+	hs := make([]Hash, 0, end-from+1)
+	for _, n := range c.main[from-1 : end] {
+		hs = append(hs, n.hash)
+	}
+	return hs
+}
+
+// BlocksByHash reads stored blocks (main chain or not) in one read
+// transaction.
+func (c *Chain) BlocksByHash(hs []Hash) ([]*Block, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	return c.store.blocks(hs)
+}
+
+func max64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 func (c *Chain) onMain(n *blockNode) bool {

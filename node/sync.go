@@ -41,21 +41,13 @@ func (n *Node) handleSyncStream(s network.Stream) {
 		var loc []chain.Hash
 		var max int
 		if loc, max, err = decodeBlocksRequest(req[1:]); err == nil {
-			max = min(max, n.cfg.SyncRequestMax)
-			var blocks []*chain.Block
-			if blocks, err = n.chain.BlocksAfter(loc, max); err == nil {
-				err = n.writeBatches(w, blocks)
-			}
+			err = n.writeBatches(w, n.chain.MainHashesAfter(loc, min(max, n.cfg.SyncRequestMax)))
 		}
 	case reqChain:
 		var from uint64
 		var max int
 		if from, max, err = decodeChainRequest(req[1:]); err == nil {
-			max = min(max, n.cfg.SyncRequestMax)
-			var blocks []*chain.Block
-			if blocks, err = n.chain.MainBlocks(from, max); err == nil {
-				err = n.writeBatches(w, blocks)
-			}
+			err = n.writeBatches(w, n.chain.MainHashes(from, min(max, n.cfg.SyncRequestMax)))
 		}
 	default:
 		err = fmt.Errorf("request type %d: %w", req[0], errBadMessage)
@@ -69,17 +61,29 @@ func (n *Node) handleSyncStream(s network.Stream) {
 	}
 }
 
-func (n *Node) writeBatches(w *bufio.Writer, blocks []*chain.Block) error {
-	for len(blocks) > 0 {
-		k, size := 0, 0
-		for k < len(blocks) && k < n.cfg.SyncBatchBlocks && (k == 0 || size+blocks[k].Size() <= batchBytes) {
-			size += blocks[k].Size()
-			k++
-		}
-		if err := writeFrame(w, encodeBatch(blocks[:k])); err != nil {
+// writeBatches sends the blocks of a reply, reading them from the store a
+// batch at a time: a reply of 2,000 large blocks is never all in memory.
+// The hashes are a snapshot of one main chain, so the reply links up even
+// if our head moves meanwhile.
+func (n *Node) writeBatches(w *bufio.Writer, hashes []chain.Hash) error {
+	for len(hashes) > 0 {
+		chunk := hashes[:min(len(hashes), n.cfg.SyncBatchBlocks)]
+		blocks, err := n.chain.BlocksByHash(chunk)
+		if err != nil {
 			return err
 		}
-		blocks = blocks[k:]
+		for len(blocks) > 0 {
+			k, size := 0, 0
+			for k < len(blocks) && (k == 0 || size+blocks[k].Size() <= batchBytes) {
+				size += blocks[k].Size()
+				k++
+			}
+			if err := writeFrame(w, encodeBatch(blocks[:k])); err != nil {
+				return err
+			}
+			blocks = blocks[k:]
+		}
+		hashes = hashes[len(chunk):]
 	}
 	return writeFrame(w, encodeBatch(nil)) // end of reply
 }
