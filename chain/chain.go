@@ -297,6 +297,15 @@ func (c *Chain) BlocksByHash(hs []Hash) ([]*Block, error) {
 	return c.store.blocks(hs)
 }
 
+// BlocksByHashUpTo reads blocks in order until their encoded size would
+// pass maxBytes (at least one block): a reply's next frame.
+func (c *Chain) BlocksByHashUpTo(hs []Hash, maxBytes int) ([]*Block, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	return c.store.blocksUpTo(hs, maxBytes)
+}
+
 func max64(a, b uint64) uint64 {
 	if a > b {
 		return a

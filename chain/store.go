@@ -241,6 +241,34 @@ func (s *Store) block(h Hash) (*Block, error) {
 	return blk, err
 }
 
+// blocksUpTo reads blocks in order in one read transaction, stopping before
+// the one that would take the total encoded size over maxBytes (but always
+// reading the first).
+func (s *Store) blocksUpTo(hs []Hash, maxBytes int) ([]*Block, error) {
+	var out []*Block
+	err := s.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketBlocks)
+		size := 0
+		for _, h := range hs {
+			v := bk.Get(h[:])
+			if v == nil {
+				return fmt.Errorf("block %s: %w", h, ErrNotFound)
+			}
+			if len(out) > 0 && size+len(v) > maxBytes {
+				return nil
+			}
+			b, err := DecodeBlock(v, 0)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+			size += len(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // blocks reads many blocks in one read transaction.
 func (s *Store) blocks(hs []Hash) ([]*Block, error) {
 	out := make([]*Block, len(hs))

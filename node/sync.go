@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -15,9 +16,10 @@ import (
 // Server side of the sync protocol: one request per stream.
 
 func (n *Node) batchLimit() int {
-	// A batch frame holds at most SyncBatchBlocks blocks of at most
-	// MaxBlockBytes each, plus their length prefixes.
-	return n.cfg.SyncBatchBlocks*(n.cfg.Params.MaxBlockBytes+8) + 16
+	// A server packs blocks into a frame until batchBytes, but always at
+	// least one block, which may be MaxBlockBytes on its own; plus the
+	// length prefixes.
+	return max(batchBytes, n.cfg.Params.MaxBlockBytes) + n.cfg.SyncBatchBlocks*binary.MaxVarintLen64 + 16
 }
 
 // batchBytes caps what the server packs into one frame, so that big blocks
@@ -67,23 +69,14 @@ func (n *Node) handleSyncStream(s network.Stream) {
 // if our head moves meanwhile.
 func (n *Node) writeBatches(w *bufio.Writer, hashes []chain.Hash) error {
 	for len(hashes) > 0 {
-		chunk := hashes[:min(len(hashes), n.cfg.SyncBatchBlocks)]
-		blocks, err := n.chain.BlocksByHash(chunk)
+		blocks, err := n.chain.BlocksByHashUpTo(hashes[:min(len(hashes), n.cfg.SyncBatchBlocks)], batchBytes)
 		if err != nil {
 			return err
 		}
-		for len(blocks) > 0 {
-			k, size := 0, 0
-			for k < len(blocks) && (k == 0 || size+blocks[k].Size() <= batchBytes) {
-				size += blocks[k].Size()
-				k++
-			}
-			if err := writeFrame(w, encodeBatch(blocks[:k])); err != nil {
-				return err
-			}
-			blocks = blocks[k:]
+		if err := writeFrame(w, encodeBatch(blocks)); err != nil {
+			return err
 		}
-		hashes = hashes[len(chunk):]
+		hashes = hashes[len(blocks):]
 	}
 	return writeFrame(w, encodeBatch(nil)) // end of reply
 }
