@@ -101,34 +101,31 @@ func RunHelper(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// runHelper runs a helper to completion and decodes its JSON output into v.
+// runHelper runs a helper to completion (killing it if ctx ends first) and
+// decodes its JSON output into v.
 func runHelper(ctx context.Context, h Helper, v any, args ...string) error {
 	cmd := h(args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := startCmd(ctx, cmd); err != nil {
+	if err := cmd.Start(); err != nil {
 		return err
 	}
-	if err := cmd.Wait(); err != nil {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			cmd.Process.Kill()
+		case <-done:
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	if err != nil {
 		return fmt.Errorf("helper %v: %w: %s", args, err, bytes.TrimSpace(errb.Bytes()))
 	}
 	if err := json.Unmarshal(out.Bytes(), v); err != nil {
 		return fmt.Errorf("helper %v output %q: %w", args, out.String(), err)
 	}
-	return nil
-}
-
-// startCmd starts cmd and kills it when ctx ends.
-func startCmd(ctx context.Context, cmd *exec.Cmd) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-	}()
 	return nil
 }
 
