@@ -111,6 +111,9 @@ type Node struct {
 	spawnMu sync.Mutex
 	closing bool // set by Close: no new goroutines after it
 
+	closeOnce sync.Once
+	closeErr  error
+
 	headMu   sync.Mutex
 	headCh   chan struct{} // closed and replaced whenever the head changes
 	sendMu   sync.Mutex    // one local Send at a time, so nonces follow each other
@@ -172,6 +175,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.loadMempool() // peers hear of them again at the next rebroadcast
 	key, err := nodeIdentity(cfg)
 	if err != nil {
 		return nil, err
@@ -232,6 +236,11 @@ func (n *Node) startDiscovery(ctx context.Context) error {
 // Close stops mining, discovery, gossip and the host, then closes the store.
 // Every block AddBlock acknowledged is already on disk.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	n.StopMining()
 	if n.boot != nil {
 		n.boot.Close()
@@ -255,7 +264,7 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	if n.chain != nil {
-		errs = append(errs, n.chain.Close())
+		errs = append(errs, n.saveMempool(), n.chain.Close())
 	}
 	n.events.close()
 	return errors.Join(errs...)

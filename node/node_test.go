@@ -319,3 +319,26 @@ func TestPeerOfAnotherNetworkIsDropped(t *testing.T) {
 			other.Host().Network().Connectedness(a.ID()) != network.Connected
 	})
 }
+
+// TestRestartKeepsPendingTransactions: a transaction the node acknowledged
+// but has not mined survives a clean restart.
+func TestRestartKeepsPendingTransactions(t *testing.T) {
+	dir := t.TempDir()
+	a := testNode(t, dir)
+	mineN(t, a, 1)
+	tx, err := a.Send(context.Background(), chain.Address{1}, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a2 := testNode(t, dir)
+	if !a2.Chain().Mempool().Has(tx.ID()) {
+		t.Fatal("pending transaction lost across a restart")
+	}
+	b, err := a2.MineBlock(context.Background())
+	if err != nil || len(b.Txs) != 2 {
+		t.Fatalf("mined %v txs, err %v", b, err)
+	}
+}
