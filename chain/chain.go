@@ -1,12 +1,10 @@
 package chain
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
-	"slices"
 	"sync"
 	"time"
 )
@@ -92,8 +90,8 @@ func (c *Chain) load() error {
 		c.nodes[gh] = node
 		c.main = []*blockNode{node}
 		ws := newWriteSet()
-		ws.blocks[gh] = g.Bytes()
-		ws.headers[gh] = headerRecord(&g.Header, statusValid)
+		ws.blocks[keyOf(1, gh)] = g.Bytes()
+		ws.headers[keyOf(1, gh)] = headerRecord(&g.Header, statusValid)
 		ws.main[1] = gh
 		ws.head, ws.genesis = &gh, &gh
 		return c.store.commit(ws)
@@ -101,34 +99,19 @@ func (c *Chain) load() error {
 	if t.genesis != gh {
 		return fmt.Errorf("store holds network with genesis %s, ours is %s: %w", t.genesis, gh, ErrBadGenesis)
 	}
-	// Link the tree parents-first: sorting by index puts every parent
-	// before its children.
-	recs := make([]Hash, 0, len(t.headers))
-	for h := range t.headers {
-		recs = append(recs, h)
-	}
-	slices.SortFunc(recs, func(a, b Hash) int {
-		ia, ib := t.headers[a].header.Index, t.headers[b].header.Index
-		if ia != ib {
-			if ia < ib {
-				return -1
-			}
-			return 1
-		}
-		return bytes.Compare(a[:], b[:])
-	})
-	for _, h := range recs {
-		rec := t.headers[h]
+	// The store keeps headers in index order, so every parent comes before
+	// its children.
+	for _, rec := range t.headers {
 		var parent *blockNode
-		if h != gh {
+		if rec.hash != gh {
 			parent = c.nodes[rec.header.PrevHash]
 			if parent == nil {
-				return fmt.Errorf("stored block %s has no stored parent: %w", h, ErrMalformed)
+				return fmt.Errorf("stored block %s has no stored parent: %w", rec.hash, ErrMalformed)
 			}
 		}
-		n := newBlockNode(h, rec.header, parent)
+		n := newBlockNode(rec.hash, rec.header, parent)
 		n.status = rec.status
-		c.nodes[h] = n
+		c.nodes[rec.hash] = n
 	}
 	c.main = make([]*blockNode, len(t.main))
 	for i, h := range t.main {
@@ -212,10 +195,11 @@ func (c *Chain) IsInvalid(h Hash) bool {
 func (c *Chain) BlockByHash(h Hash) (*Block, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if _, ok := c.nodes[h]; !ok {
+	n, ok := c.nodes[h]
+	if !ok {
 		return nil, fmt.Errorf("block %s: %w", h, ErrNotFound)
 	}
-	return c.store.block(h)
+	return c.store.block(keyOf(n.header.Index, h))
 }
 
 // BlockByIndex reads the main chain's block at index i (1 = genesis).
@@ -225,7 +209,8 @@ func (c *Chain) BlockByIndex(i uint64) (*Block, error) {
 	if i < 1 || i > uint64(len(c.main)) {
 		return nil, fmt.Errorf("block index %d of %d: %w", i, len(c.main), ErrNotFound)
 	}
-	return c.store.block(c.main[i-1].hash)
+	n := c.main[i-1]
+	return c.store.block(keyOf(i, n.hash))
 }
 
 // MainBlocks returns up to max main-chain blocks starting at index from.
@@ -291,19 +276,34 @@ func (c *Chain) MainHashes(from uint64, max int) []Hash {
 // BlocksByHash reads stored blocks (main chain or not) in one read
 // transaction.
 func (c *Chain) BlocksByHash(hs []Hash) ([]*Block, error) {
-	if len(hs) == 0 {
-		return nil, nil
-	}
-	return c.store.blocks(hs)
+	return c.BlocksByHashUpTo(hs, -1)
 }
 
 // BlocksByHashUpTo reads blocks in order until their encoded size would
-// pass maxBytes (at least one block): a reply's next frame.
+// pass maxBytes (at least one block; -1 for no limit): a reply's next frame.
 func (c *Chain) BlocksByHashUpTo(hs []Hash, maxBytes int) ([]*Block, error) {
 	if len(hs) == 0 {
 		return nil, nil
 	}
-	return c.store.blocksUpTo(hs, maxBytes)
+	ks, err := c.recordKeys(hs)
+	if err != nil {
+		return nil, err
+	}
+	return c.store.blocksUpTo(ks, maxBytes)
+}
+
+func (c *Chain) recordKeys(hs []Hash) ([]recordKey, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ks := make([]recordKey, len(hs))
+	for i, h := range hs {
+		n, ok := c.nodes[h]
+		if !ok {
+			return nil, fmt.Errorf("block %s: %w", h, ErrNotFound)
+		}
+		ks[i] = keyOf(n.header.Index, h)
+	}
+	return ks, nil
 }
 
 func max64(a, b uint64) uint64 {

@@ -48,14 +48,14 @@ func (c *Chain) blockOf(p *pending, h Hash) (*Block, error) {
 	if b, ok := p.blocks[h]; ok {
 		return b, nil
 	}
-	return c.store.block(h)
+	return c.store.block(keyOf(c.nodes[h].header.Index, h))
 }
 
 func (c *Chain) undoOf(p *pending, h Hash) ([]undoEntry, error) {
 	if u, ok := p.undo[h]; ok {
 		return u, nil
 	}
-	return c.store.undoRecord(h)
+	return c.store.undoRecord(keyOf(c.nodes[h].header.Index, h))
 }
 
 // processBlock adds one sanity-checked block to p. With orphanOK a block
@@ -89,8 +89,9 @@ func (c *Chain) processBlock(p *pending, b *Block, orphanOK bool) (*AddResult, e
 	node := newBlockNode(h, b.Header, parent)
 	c.nodes[h] = node
 	p.blocks[h] = b
-	p.ws.blocks[h] = b.Bytes()
-	p.ws.headers[h] = headerRecord(&b.Header, statusStored)
+	k := keyOf(b.Index, h)
+	p.ws.blocks[k] = b.Bytes()
+	p.ws.headers[k] = headerRecord(&b.Header, statusStored)
 
 	tip := c.tipOf(p)
 	if node.work.Cmp(tip.work) <= 0 {
@@ -144,7 +145,7 @@ func (c *Chain) reorganize(p *pending, target *blockNode) error {
 		}
 		for n := target; n != bad.parent; n = n.parent {
 			n.status = statusInvalid
-			p.ws.headers[n.hash] = headerRecord(&n.header, statusInvalid)
+			p.ws.headers[keyOf(n.header.Index, n.hash)] = headerRecord(&n.header, statusInvalid)
 		}
 		target = bad.parent
 	}
@@ -202,11 +203,11 @@ func (c *Chain) tryReorganize(p *pending, target *blockNode) (*blockNode, error)
 	for i, n := range attach {
 		p.main[n.header.Index] = n
 		p.undo[n.hash] = undos[i]
-		p.ws.undo[n.hash] = encodeUndo(undos[i])
+		p.ws.undo[keyOf(n.header.Index, n.hash)] = encodeUndo(undos[i])
 		p.ws.main[n.header.Index] = n.hash
 		if n.status != statusValid {
 			n.status = statusValid
-			p.ws.headers[n.hash] = headerRecord(&n.header, statusValid)
+			p.ws.headers[keyOf(n.header.Index, n.hash)] = headerRecord(&n.header, statusValid)
 		}
 	}
 	for i := target.header.Index + 1; i <= p.height; i++ {

@@ -16,12 +16,18 @@ import (
 //
 // Buckets:
 //
-//	blocks:  hash → block encoding
-//	headers: hash → header encoding + status byte (the block tree, loaded at start)
+//	blocks:  index ‖ hash → block encoding
+//	headers: index ‖ hash → header encoding + status byte (the block tree, loaded at start)
 //	main:    big-endian index → hash (the main chain)
 //	state:   address → balance, nonce (the head state)
-//	undo:    hash → accounts before the block (to disconnect it in a reorg)
-//	meta:    "genesis", "head" → hash
+//	undo:    index ‖ hash → accounts before the block (to disconnect it in a reorg)
+//	meta:    "genesis", "head" → hash, "format" → storeFormat
+//
+// Block records are keyed by big-endian index, then hash: new blocks append
+// at the end of each B-tree, so a commit writes only the pages it adds,
+// where hash keys would scatter every commit over the whole tree (sync
+// slowed down as the chain grew). The tree in memory knows every block's
+// index, so lookups by hash cost nothing more.
 type Store struct {
 	db *bolt.DB
 }
@@ -35,7 +41,24 @@ var (
 	bucketMeta    = []byte("meta")
 	keyGenesis    = []byte("genesis")
 	keyHead       = []byte("head")
+	keyFormat     = []byte("format")
 )
+
+// storeFormat is written in meta; a store of another format is refused
+// rather than misread.
+const storeFormat = "2"
+
+// recordKey keys a block's records: big-endian index, then hash.
+type recordKey [40]byte
+
+func keyOf(index uint64, h Hash) recordKey {
+	var k recordKey
+	binary.BigEndian.PutUint64(k[:8], index)
+	copy(k[8:], h[:])
+	return k
+}
+
+func (k recordKey) hash() Hash { return Hash(k[8:]) }
 
 // Block status in the tree.
 const (
@@ -74,9 +97,9 @@ func (s *Store) Close() error { return s.db.Close() }
 // writeSet is everything one commit changes. It is filled in memory while
 // blocks are validated and written in one bbolt transaction.
 type writeSet struct {
-	blocks     map[Hash][]byte
-	headers    map[Hash][]byte
-	undo       map[Hash][]byte
+	blocks     map[recordKey][]byte
+	headers    map[recordKey][]byte
+	undo       map[recordKey][]byte
 	state      map[Address]Account
 	main       map[uint64]Hash
 	mainHeight uint64 // main entries above it are deleted
@@ -87,9 +110,9 @@ type writeSet struct {
 
 func newWriteSet() *writeSet {
 	return &writeSet{
-		blocks:  make(map[Hash][]byte),
-		headers: make(map[Hash][]byte),
-		undo:    make(map[Hash][]byte),
+		blocks:  make(map[recordKey][]byte),
+		headers: make(map[recordKey][]byte),
+		undo:    make(map[recordKey][]byte),
 		state:   make(map[Address]Account),
 		main:    make(map[uint64]Hash),
 	}
@@ -118,18 +141,18 @@ func (s *Store) commit(w *writeSet) error {
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		blocks, headers, undo := tx.Bucket(bucketBlocks), tx.Bucket(bucketHeaders), tx.Bucket(bucketUndo)
-		for h, b := range w.blocks {
-			if err := blocks.Put(h[:], b); err != nil {
+		for k, b := range w.blocks {
+			if err := blocks.Put(k[:], b); err != nil {
 				return err
 			}
 		}
-		for h, b := range w.headers {
-			if err := headers.Put(h[:], b); err != nil {
+		for k, b := range w.headers {
+			if err := headers.Put(k[:], b); err != nil {
 				return err
 			}
 		}
-		for h, b := range w.undo {
-			if err := undo.Put(h[:], b); err != nil {
+		for k, b := range w.undo {
+			if err := undo.Put(k[:], b); err != nil {
 				return err
 			}
 		}
@@ -161,6 +184,9 @@ func (s *Store) commit(w *writeSet) error {
 			if err := meta.Put(keyGenesis, w.genesis[:]); err != nil {
 				return err
 			}
+			if err := meta.Put(keyFormat, []byte(storeFormat)); err != nil {
+				return err
+			}
 		}
 		if w.head != nil {
 			if err := meta.Put(keyHead, w.head[:]); err != nil {
@@ -174,32 +200,39 @@ func (s *Store) commit(w *writeSet) error {
 // storedTree is what Open reads back: the block tree, main chain and state.
 type storedTree struct {
 	genesis, head Hash
-	headers       map[Hash]storedHeader
-	main          []Hash // main[i] has index i+1
+	headers       []storedHeader // in index order: parents before children
+	main          []Hash         // main[i] has index i+1
 	state         map[Address]Account
 }
 
 type storedHeader struct {
+	hash   Hash
 	header Header
 	status byte
 }
 
 func (s *Store) load() (*storedTree, error) {
-	t := &storedTree{headers: make(map[Hash]storedHeader), state: make(map[Address]Account)}
+	t := &storedTree{state: make(map[Address]Account)}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		g := meta.Get(keyGenesis)
 		if g == nil {
 			return nil // empty store
 		}
+		if f := string(meta.Get(keyFormat)); f != storeFormat {
+			return fmt.Errorf("store format %q, this version reads %q: start with a new data directory", f, storeFormat)
+		}
 		copy(t.genesis[:], g)
 		copy(t.head[:], meta.Get(keyHead))
 		err := tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
-			if len(k) != 32 || len(v) != HeaderSize+1 {
+			if len(k) != len(recordKey{}) || len(v) != HeaderSize+1 {
 				return fmt.Errorf("header record: %w", ErrMalformed)
 			}
 			h, _ := DecodeHeader(v[:HeaderSize])
-			t.headers[Hash(k)] = storedHeader{h, v[HeaderSize]}
+			if h.Index != binary.BigEndian.Uint64(k) {
+				return fmt.Errorf("header record index: %w", ErrMalformed)
+			}
+			t.headers = append(t.headers, storedHeader{recordKey(k).hash(), h, v[HeaderSize]})
 			return nil
 		})
 		if err != nil {
@@ -227,12 +260,12 @@ func (s *Store) load() (*storedTree, error) {
 	return t, err
 }
 
-func (s *Store) block(h Hash) (*Block, error) {
+func (s *Store) block(k recordKey) (*Block, error) {
 	var blk *Block
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBlocks).Get(h[:])
+		v := tx.Bucket(bucketBlocks).Get(k[:])
 		if v == nil {
-			return fmt.Errorf("block %s: %w", h, ErrNotFound)
+			return fmt.Errorf("block %s: %w", k.hash(), ErrNotFound)
 		}
 		var err error
 		blk, err = DecodeBlock(v, 0)
@@ -243,18 +276,18 @@ func (s *Store) block(h Hash) (*Block, error) {
 
 // blocksUpTo reads blocks in order in one read transaction, stopping before
 // the one that would take the total encoded size over maxBytes (but always
-// reading the first).
-func (s *Store) blocksUpTo(hs []Hash, maxBytes int) ([]*Block, error) {
-	var out []*Block
+// reading the first). maxBytes < 0 means no limit.
+func (s *Store) blocksUpTo(ks []recordKey, maxBytes int) ([]*Block, error) {
+	out := make([]*Block, 0, len(ks))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketBlocks)
 		size := 0
-		for _, h := range hs {
-			v := bk.Get(h[:])
+		for _, k := range ks {
+			v := bk.Get(k[:])
 			if v == nil {
-				return fmt.Errorf("block %s: %w", h, ErrNotFound)
+				return fmt.Errorf("block %s: %w", k.hash(), ErrNotFound)
 			}
-			if len(out) > 0 && size+len(v) > maxBytes {
+			if maxBytes >= 0 && len(out) > 0 && size+len(v) > maxBytes {
 				return nil
 			}
 			b, err := DecodeBlock(v, 0)
@@ -269,32 +302,12 @@ func (s *Store) blocksUpTo(hs []Hash, maxBytes int) ([]*Block, error) {
 	return out, err
 }
 
-// blocks reads many blocks in one read transaction.
-func (s *Store) blocks(hs []Hash) ([]*Block, error) {
-	out := make([]*Block, len(hs))
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketBlocks)
-		for i, h := range hs {
-			v := bk.Get(h[:])
-			if v == nil {
-				return fmt.Errorf("block %s: %w", h, ErrNotFound)
-			}
-			var err error
-			if out[i], err = DecodeBlock(v, 0); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-func (s *Store) undoRecord(h Hash) ([]undoEntry, error) {
+func (s *Store) undoRecord(k recordKey) ([]undoEntry, error) {
 	var undo []undoEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketUndo).Get(h[:])
+		v := tx.Bucket(bucketUndo).Get(k[:])
 		if v == nil {
-			return fmt.Errorf("undo for block %s: %w", h, ErrNotFound)
+			return fmt.Errorf("undo for block %s: %w", k.hash(), ErrNotFound)
 		}
 		var err error
 		undo, err = decodeUndo(v)
