@@ -3,8 +3,11 @@ package chain
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Side branches and their undo records survive a reopen: a reorg after
@@ -237,4 +240,25 @@ func TestStoreInvalidStatusPersists(t *testing.T) {
 	refuse(t, c, bad, ErrInvalidAncestor)
 	refuse(t, c, childOf(t, c, bad, f.carol.Address(), bad.Timestamp+1), ErrInvalidAncestor)
 	mine(t, c, clock, f.carol.Address())
+}
+
+// TestStoreOfAnotherFormatIsRefused: a store written with another record
+// layout is refused with a clear error, not misread.
+func TestStoreOfAnotherFormatIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	clock := &testClock{t: TestParams().GenesisTime.Add(time.Hour)}
+	c := openTestChain(t, dir, clock)
+	c.Close()
+	db, err := bolt.Open(filepath.Join(dir, "chain.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyFormat, []byte("1")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = Open(filepath.Join(dir, "chain.db"), Options{Params: TestParams()})
+	if err == nil || !strings.Contains(err.Error(), "store format") {
+		t.Fatalf("open of another format: %v", err)
+	}
 }
