@@ -40,6 +40,11 @@ func (n *Node) startGossip() error {
 	if n.blockSub, err = n.blockTopic.Subscribe(); err != nil {
 		return err
 	}
+	joins, err := n.txTopic.EventHandler()
+	if err != nil {
+		return err
+	}
+	n.spawn(func() { n.announceToNewPeers(joins) })
 	// Validators do the work (mempool, chain); the subscriptions only
 	// need draining so pubsub keeps delivering.
 	for _, sub := range []*pubsub.Subscription{n.txSub, n.blockSub} {
@@ -52,6 +57,28 @@ func (n *Node) startGossip() error {
 		})
 	}
 	return nil
+}
+
+// announceToNewPeers re-announces the mempool when a peer joins the tx
+// topic (at most once a second): a peer that just connected, or came back
+// from a partition, has not heard of what is pending here. It is the reason
+// a transaction returned by a reorg reaches the other side of a healed
+// partition without waiting for the periodic rebroadcast. Peers that know
+// the transactions Ignore the message.
+func (n *Node) announceToNewPeers(joins *pubsub.TopicEventHandler) {
+	defer joins.Cancel()
+	var last time.Time
+	for {
+		ev, err := joins.NextPeerEvent(n.ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type != pubsub.PeerJoin || time.Since(last) < time.Second {
+			continue
+		}
+		last = time.Now()
+		n.rebroadcastPending()
+	}
 }
 
 // validateTx admits a gossiped announcement's transactions into the

@@ -213,7 +213,7 @@ func TestForkHeaviestWins(t *testing.T) {
 		return sameHead(a, b, c, d) && a.Chain().Tip().Hash == heavy.Hash
 	})
 	for i, n := range []*Node{a, b, c, d} {
-		waitFor(t, 20*time.Second, fmt.Sprintf("tx pending or mined again at node %d", i), func() bool {
+		waitFor(t, 45*time.Second, fmt.Sprintf("tx pending or mined again at node %d", i), func() bool {
 			return n.Chain().Mempool().Has(tx.ID()) || txOnMain(n, tx.ID())
 		})
 	}
