@@ -427,10 +427,23 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	// before the checks: they cost no signature checks, as a known block
 	// from gossip costs none.
 	known := c.knownPrefix(blocks)
-	bad, badErr := CheckBlocksSanity(blocks[known:], c.p)
-	good := blocks[known:]
+	// A batch is one branch: each block extends the one before it. A
+	// batch that does not is cut at the break.
+	unlinked, linkErr := len(blocks), error(nil)
+	for i := max(known, 1); i < len(blocks); i++ {
+		if blocks[i].PrevHash != blocks[i-1].Hash() {
+			unlinked = i
+			linkErr = fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i, blocks[i].Hash(), i-1, ErrBadPrevHash)
+			break
+		}
+	}
+	good := blocks[known:unlinked]
+	bad, badErr := CheckBlocksSanity(good, c.p)
 	if bad >= 0 {
 		good = good[:bad]
+	} else if linkErr != nil {
+		badErr = linkErr
+		bad = len(good)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -254,11 +254,29 @@ func TestRuleUnknownParentInBatch(t *testing.T) {
 	good := f.next(t)
 	stray := childOf(t, f.c, parent, f.carol.Address(), good.Timestamp+1000)
 	n, _, err = f.c.AddBlocks([]*Block{good, stray})
-	if n != 1 || !errors.Is(err, ErrUnknownParent) {
-		t.Fatalf("AddBlocks(good, stray): %d, %v; want 1, ErrUnknownParent", n, err)
+	if n != 1 || !errors.Is(err, ErrBadPrevHash) {
+		t.Fatalf("AddBlocks(good, stray): %d, %v; want 1, ErrBadPrevHash", n, err)
 	}
 	if f.c.Tip().Hash != good.Hash() {
 		t.Fatal("the batch's valid first block was not kept")
+	}
+}
+
+// TestRuleWrongPrevHashInBatch: a batch block whose parent is known, but is
+// not the block before it in the batch, breaks the batch's chain: the
+// blocks before it are kept, it and the rest are not.
+func TestRuleWrongPrevHashInBatch(t *testing.T) {
+	f := newFixture(t)
+	tip, _ := f.c.BlockByHash(f.c.Tip().Hash)
+	a := f.next(t)
+	b := childOf(t, f.c, a, f.carol.Address(), a.Timestamp+1000)
+	side := childOf(t, f.c, tip, f.carol.Address(), a.Timestamp+2000) // parent known, not b
+	n, _, err := f.c.AddBlocks([]*Block{a, b, side})
+	if n != 2 || !errors.Is(err, ErrBadPrevHash) {
+		t.Fatalf("AddBlocks(a, b, side): %d, %v; want 2, ErrBadPrevHash", n, err)
+	}
+	if f.c.Tip().Hash != b.Hash() || f.c.HasBlock(side.Hash()) {
+		t.Fatal("want a and b kept, the unlinked block refused")
 	}
 }
 
