@@ -3,6 +3,7 @@ package chain
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -89,7 +90,7 @@ func ParseTxJSON(j TxJSON) (*Tx, error) {
 		return nil, fmt.Errorf("signature: want 128 hex characters: %w", ErrBadSignature)
 	}
 	copy(tx.Signature[:], sig)
-	if j.ID != "" && j.ID != tx.ID().String() {
+	if j.ID != "" && !strings.EqualFold(j.ID, tx.ID().String()) {
 		return nil, fmt.Errorf("id %s does not match transaction %s: %w", j.ID, tx.ID(), ErrMalformed)
 	}
 	return tx, nil

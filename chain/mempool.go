@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"fmt"
@@ -151,8 +152,9 @@ func (h senderHeap) Less(i, j int) bool {
 	if h[i][0].Fee != h[j][0].Fee {
 		return h[i][0].Fee > h[j][0].Fee
 	}
-	a, b := h[i][0].ID(), h[j][0].ID() // deterministic order for equal fees
-	return string(a[:]) < string(b[:])
+	// Equal fees: a deterministic order that costs no hashing (each heap
+	// entry is a different sender).
+	return bytes.Compare(h[i][0].Sender[:], h[j][0].Sender[:]) < 0
 }
 func (h senderHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *senderHeap) Push(x any)   { *h = append(*h, x.([]*Tx)) }

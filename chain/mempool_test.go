@@ -125,9 +125,9 @@ func TestMempoolEqualFeesDeterministic(t *testing.T) {
 	submitAll(t, c, txs...)
 	got := c.Mempool().Pending()
 	for i := 1; i < len(got); i++ {
-		a, b := got[i-1].ID(), got[i].ID()
+		a, b := got[i-1].Sender, got[i].Sender
 		if bytes.Compare(a[:], b[:]) >= 0 {
-			t.Fatal("equal fees not ordered by id")
+			t.Fatal("equal fees not ordered by sender")
 		}
 	}
 }
