@@ -214,8 +214,8 @@ func (c *Chain) BlockByIndex(i uint64) (*Block, error) {
 }
 
 // MainBlocks returns up to max main-chain blocks starting at index from.
-func (c *Chain) MainBlocks(from uint64, max int) ([]*Block, error) {
-	return c.BlocksByHash(c.MainHashes(from, max))
+func (c *Chain) MainBlocks(from uint64, limit int) ([]*Block, error) {
+	return c.BlocksByHash(c.MainHashes(from, limit))
 }
 
 // Locator lists main-chain hashes from the head back to the genesis, dense
@@ -237,14 +237,14 @@ func (c *Chain) Locator() []Hash {
 
 // BlocksAfter returns up to max main-chain blocks that follow the first
 // locator hash on our main chain (the fork point with the asker).
-func (c *Chain) BlocksAfter(locator []Hash, max int) ([]*Block, error) {
-	return c.BlocksByHash(c.MainHashesAfter(locator, max))
+func (c *Chain) BlocksAfter(locator []Hash, limit int) ([]*Block, error) {
+	return c.BlocksByHash(c.MainHashesAfter(locator, limit))
 }
 
 // MainHashesAfter is BlocksAfter's list of hashes: a consistent snapshot of
 // the main chain that a server can then read and send a batch at a time,
 // never holding a whole reply of blocks in memory.
-func (c *Chain) MainHashesAfter(locator []Hash, max int) []Hash {
+func (c *Chain) MainHashesAfter(locator []Hash, limit int) []Hash {
 	c.mu.RLock()
 	start := uint64(1) // the genesis is shared by every node of the network
 	for _, h := range locator {
@@ -254,18 +254,18 @@ func (c *Chain) MainHashesAfter(locator []Hash, max int) []Hash {
 		}
 	}
 	c.mu.RUnlock()
-	return c.MainHashes(start+1, max)
+	return c.MainHashes(start+1, limit)
 }
 
 // MainHashes lists up to max main-chain block hashes from index from.
-func (c *Chain) MainHashes(from uint64, max int) []Hash {
+func (c *Chain) MainHashes(from uint64, limit int) []Hash {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	from = max64(from, 1)
-	if from > uint64(len(c.main)) || max <= 0 {
+	from = max(from, 1)
+	if from > uint64(len(c.main)) || limit <= 0 {
 		return nil
 	}
-	end := min(uint64(len(c.main)), from-1+uint64(max))
+	end := min(uint64(len(c.main)), from-1+uint64(limit))
 	hs := make([]Hash, 0, end-from+1)
 	for _, n := range c.main[from-1 : end] {
 		hs = append(hs, n.hash)
@@ -304,13 +304,6 @@ func (c *Chain) recordKeys(hs []Hash) ([]recordKey, error) {
 		ks[i] = keyOf(n.header.Index, h)
 	}
 	return ks, nil
-}
-
-func max64(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 func (c *Chain) onMain(n *blockNode) bool {

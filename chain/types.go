@@ -129,13 +129,20 @@ func (b *Block) Hash() Hash { return b.Header.Hash() }
 // repeated transaction are rejected, which closes Bitcoin's duplicate-leaf
 // mutation (CVE-2012-2459).
 func MerkleRoot(txs []*Tx) Hash {
-	if len(txs) == 0 {
+	ids := make([]Hash, len(txs))
+	for i, tx := range txs {
+		ids[i] = tx.ID()
+	}
+	return merkleRootOfIDs(ids)
+}
+
+// merkleRootOfIDs is MerkleRoot over ids already computed. It reuses ids'
+// storage for the levels.
+func merkleRootOfIDs(ids []Hash) Hash {
+	if len(ids) == 0 {
 		return Hash{}
 	}
-	level := make([]Hash, len(txs))
-	for i, tx := range txs {
-		level[i] = tx.ID()
-	}
+	level := ids
 	var pair [64]byte
 	for len(level) > 1 {
 		if len(level)%2 == 1 {

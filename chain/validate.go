@@ -68,7 +68,13 @@ func checkBlockShape(b *Block, p Params) error {
 	if len(b.Txs) == 0 {
 		return fmt.Errorf("block %s: no coinbase: %w", h, ErrBadCoinbase)
 	}
-	if MerkleRoot(b.Txs) != b.MerkleRoot {
+	// Each id is hashed once, for the duplicate check and the Merkle root
+	// (which overwrites its input, so it gets a copy).
+	ids := make([]Hash, len(b.Txs))
+	for i, tx := range b.Txs {
+		ids[i] = tx.ID()
+	}
+	if merkleRootOfIDs(slices.Clone(ids)) != b.MerkleRoot {
 		return fmt.Errorf("block %s: %w", h, ErrBadMerkleRoot)
 	}
 	cb := b.Txs[0]
@@ -77,7 +83,7 @@ func checkBlockShape(b *Block, p Params) error {
 	}
 	seen := make(map[Hash]struct{}, len(b.Txs))
 	for i, tx := range b.Txs {
-		id := tx.ID()
+		id := ids[i]
 		if _, dup := seen[id]; dup {
 			return fmt.Errorf("block %s: tx %s twice: %w", h, id, ErrDuplicateTx)
 		}
