@@ -270,12 +270,11 @@ func (n *Node) SyncFrom(ctx context.Context, p peer.ID) (bool, error) {
 		if got == 0 || fresh == 0 {
 			break // nothing new: done (or a peer repeating itself)
 		}
-		st, err := n.RequestStatus(ctx, p)
+		_, ahead, err := n.askStatus(ctx, p)
 		if err != nil {
 			return n.chain.Tip().Hash != before, err
 		}
-		n.setPeerStatus(p, st)
-		if st.Work.Cmp(n.chain.Tip().Work) <= 0 {
+		if !ahead {
 			break
 		}
 	}
@@ -326,13 +325,12 @@ func (n *Node) Resolve(ctx context.Context) (bool, error) {
 	before := n.chain.Tip().Hash
 	var errs []error
 	for _, p := range n.host.Network().Peers() {
-		st, err := n.RequestStatus(ctx, p)
+		_, ahead, err := n.askStatus(ctx, p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("status of %s: %w", p, err))
 			continue
 		}
-		n.setPeerStatus(p, st)
-		if st.Genesis != n.chain.GenesisHash() || st.Work.Cmp(n.chain.Tip().Work) <= 0 {
+		if !ahead {
 			continue
 		}
 		if _, err := n.SyncWholeChain(ctx, p); err != nil {
@@ -413,22 +411,38 @@ func (n *Node) onConnected(p peer.ID) {
 		return // a second connection to a peer we already know
 	}
 	n.events.publish(Event{Kind: EventPeerConnected, Peer: p, Source: p.String()})
-	n.spawn(func() {
-		st, err := n.RequestStatus(n.ctx, p)
-		if err != nil {
-			n.log.Debug("status", "peer", p, "err", err)
-			return
-		}
-		n.setPeerStatus(p, st)
-		if st.Genesis != n.chain.GenesisHash() {
-			n.log.Info("dropping peer of another network", "peer", p, "genesis", st.Genesis)
-			n.host.Network().ClosePeer(p)
-			return
-		}
-		if st.Work.Cmp(n.chain.Tip().Work) > 0 {
-			n.syncAsync(p)
-		}
-	})
+	n.spawn(func() { n.checkPeer(n.ctx, p) })
+}
+
+// askStatus asks p for its status, records it, and reports whether p is
+// ahead of us: same network, more work.
+func (n *Node) askStatus(ctx context.Context, p peer.ID) (st PeerStatus, ahead bool, err error) {
+	st, err = n.RequestStatus(ctx, p)
+	if err != nil {
+		return st, false, err
+	}
+	n.setPeerStatus(p, st)
+	return st, st.Genesis == n.chain.GenesisHash() && st.Work.Cmp(n.chain.Tip().Work) > 0, nil
+}
+
+// checkPeer is the status exchange of a connection and of each poll: a peer
+// of another network is dropped, one ahead of us is synced from.
+func (n *Node) checkPeer(ctx context.Context, p peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, ahead, err := n.askStatus(ctx, p)
+	if err != nil {
+		n.log.Debug("status", "peer", p, "err", err)
+		return
+	}
+	if st.Genesis != n.chain.GenesisHash() {
+		n.log.Info("dropping peer of another network", "peer", p, "genesis", st.Genesis)
+		n.host.Network().ClosePeer(p)
+		return
+	}
+	if ahead {
+		n.syncAsync(p)
+	}
 }
 
 // pollStatus asks every peer for its status now and then and syncs from
@@ -448,16 +462,7 @@ func (n *Node) pollStatus() {
 			n.rebroadcastPending()
 		}
 		for _, p := range n.host.Network().Peers() {
-			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-			st, err := n.RequestStatus(ctx, p)
-			cancel()
-			if err != nil {
-				continue
-			}
-			n.setPeerStatus(p, st)
-			if st.Genesis == n.chain.GenesisHash() && st.Work.Cmp(n.chain.Tip().Work) > 0 {
-				n.syncAsync(p)
-			}
+			n.checkPeer(n.ctx, p)
 		}
 	}
 }
