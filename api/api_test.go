@@ -139,7 +139,7 @@ func TestNewTxBadRequests(t *testing.T) {
 	url := tn.url + "/transactions/new"
 
 	// A signed transaction from another wallet is accepted once; again is 409.
-	j := other.NewTx(to, 5, 1, 0).JSON()
+	j := other.NewTx(tn.n.Chain().GenesisHash(), to, 5, 1, 0).JSON()
 	ok := map[string]any{"sender": j.Sender, "recipient": j.Recipient, "amount": j.Amount, "fee": j.Fee, "nonce": j.Nonce, "signature": j.Signature, "id": j.ID}
 	r := mustJSON[txReply](t, 201, "POST", url, ok)
 	if r.Message != "Transaction will be added to Block 4" || r.ID != j.ID {

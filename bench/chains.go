@@ -170,7 +170,7 @@ func buildChain(ctx context.Context, path string, p chain.Params, s chainShape) 
 			}
 			balance += p.BlockReward // this block's coinbase, spendable from the next
 		}
-		signAll(miner, all)
+		signAll(miner, chain.NetworkID(p), all)
 		blocks := make([]*chain.Block, n)
 		for k := range n {
 			i := first + k
@@ -201,14 +201,14 @@ func buildChain(ctx context.Context, path string, p chain.Params, s chainShape) 
 	return chainMeta{Tip: tip.Hash.String(), Index: tip.Index, Txs: sent}, nil
 }
 
-// signAll signs txs with w, spread over all cores.
-func signAll(w *chain.Wallet, txs []*chain.Tx) {
+// signAll signs txs with w for network, spread over all cores.
+func signAll(w *chain.Wallet, network chain.Hash, txs []*chain.Tx) {
 	workers := runtime.NumCPU()
 	var wg sync.WaitGroup
 	for g := range workers {
 		wg.Go(func() {
 			for i := g; i < len(txs); i += workers {
-				w.Sign(txs[i])
+				w.Sign(txs[i], network)
 			}
 		})
 	}

@@ -71,7 +71,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 	}
 	var wg sync.WaitGroup
 	for s := range senders {
-		wg.Go(func() { signAll(fundedWallet(s), txs[s]) })
+		wg.Go(func() { signAll(fundedWallet(s), chain.NetworkID(p), txs[s]) })
 	}
 	wg.Wait()
 	work := make([][]*chain.Tx, o.IngestClients)

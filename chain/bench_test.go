@@ -57,7 +57,7 @@ func (g *blockGen) next(tb testing.TB, n int) *Block {
 		if g.balance < 2 {
 			break
 		}
-		txs = append(txs, g.funder.NewTx(g.recips[g.sent%len(g.recips)], 1, 1, g.nonce))
+		txs = append(txs, g.funder.NewTx(testNet, g.recips[g.sent%len(g.recips)], 1, 1, g.nonce))
 		g.nonce++
 		g.sent++
 		g.balance -= 2
@@ -142,9 +142,9 @@ func BenchmarkAddBlocks(b *testing.B) {
 
 // BenchmarkVerifySignature: one ed25519 verification per op.
 func BenchmarkVerifySignature(b *testing.B) {
-	tx := wallet(1).NewTx(wallet(2).Address(), 5, 1, 0)
+	tx := wallet(1).NewTx(testNet, wallet(2).Address(), 5, 1, 0)
 	for b.Loop() {
-		if err := tx.VerifySignature(); err != nil {
+		if err := tx.VerifySignature(testNet); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -237,7 +237,7 @@ func BenchmarkSubmitTx(b *testing.B) {
 	to := wallet(9).Address()
 	txs := make([]*Tx, b.N)
 	for i := range txs {
-		txs[i] = senders[i%len(senders)].NewTx(to, 1, 1, uint64(i/len(senders)))
+		txs[i] = senders[i%len(senders)].NewTx(testNet, to, 1, 1, uint64(i/len(senders)))
 	}
 	b.ResetTimer()
 	for _, tx := range txs {
@@ -272,7 +272,7 @@ func BenchmarkNewBlockTemplate(b *testing.B) {
 	}
 	to := wallet(9).Address()
 	for i := range pending {
-		tx := senders[i%len(senders)].NewTx(to, 1, uint64(i%2), uint64(i/len(senders)))
+		tx := senders[i%len(senders)].NewTx(testNet, to, 1, uint64(i%2), uint64(i/len(senders)))
 		if err := c.SubmitTx(tx); err != nil {
 			b.Fatal(err)
 		}

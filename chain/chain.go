@@ -35,6 +35,7 @@ type Chain struct {
 	orphans *orphanPool
 	pool    *Mempool
 	broken  error // a failed disk commit: memory and disk may differ, refuse writes
+	network Hash  // the genesis hash, which signatures commit to
 }
 
 // Open opens the ledger stored at path, creating it with the genesis block of
@@ -69,6 +70,7 @@ func Open(path string, opts Options) (*Chain, error) {
 		state:   make(map[Address]Account),
 		orphans: newOrphanPool(opts.MaxOrphans, opts.MaxOrphans*opts.Params.MaxBlockBytes/8),
 		pool:    NewMempool(opts.MempoolMaxTxs, opts.MempoolMaxBytes),
+		network: NetworkID(opts.Params),
 	}
 	if err := c.load(); err != nil {
 		store.Close()
@@ -322,7 +324,7 @@ func (c *Chain) IsMain(h Hash) bool {
 // SubmitTx validates a transfer against the head state plus the pool's
 // pending transactions and adds it to the mempool.
 func (c *Chain) SubmitTx(tx *Tx) error {
-	if err := CheckTxSanity(tx); err != nil {
+	if err := CheckTxSanity(tx, c.network); err != nil {
 		return err
 	}
 	c.mu.RLock()

@@ -25,7 +25,7 @@ func TestMineSendAndBalances(t *testing.T) {
 	if got := c.Account(alice.Address()).Balance; got != 50 {
 		t.Fatalf("alice balance %d, want 50", got)
 	}
-	tx := alice.NewTx(bob.Address(), 20, 2, 0)
+	tx := alice.NewTx(testNet, bob.Address(), 20, 2, 0)
 	if err := c.SubmitTx(tx); err != nil {
 		t.Fatalf("submit: %v", err)
 	}
@@ -54,7 +54,7 @@ func TestReorgReturnsTransactionsAndSwitchesBack(t *testing.T) {
 	c, clock := newTestChain(t)
 	alice, bob, carol := wallet(1), wallet(2), wallet(3)
 	b2 := mine(t, c, clock, alice.Address()) // alice: 50
-	tx := alice.NewTx(bob.Address(), 10, 1, 0)
+	tx := alice.NewTx(testNet, bob.Address(), 10, 1, 0)
 	if err := c.SubmitTx(tx); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestReopenKeepsChainAndState(t *testing.T) {
 	c := openTestChain(t, dir, clock)
 	alice, bob := wallet(1), wallet(2)
 	mine(t, c, clock, alice.Address())
-	if err := c.SubmitTx(alice.NewTx(bob.Address(), 5, 0, 0)); err != nil {
+	if err := c.SubmitTx(alice.NewTx(testNet, bob.Address(), 5, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	last := mine(t, c, clock, alice.Address())

@@ -180,7 +180,7 @@ func TestCrashChild(t *testing.T) {
 			acct := c.Account(from.Address())
 			if acct.Balance > 10 {
 				nonce := c.Mempool().PendingNonce(from.Address(), acct)
-				err := c.SubmitTx(from.NewTx(to.Address(), 1+uint64(i%5), uint64(i%3), nonce))
+				err := c.SubmitTx(from.NewTx(testNet, to.Address(), 1+uint64(i%5), uint64(i%3), nonce))
 				if err != nil && !errors.Is(err, ErrInsufficientBalance) {
 					t.Fatalf("child submit: %v", err)
 				}

@@ -62,18 +62,6 @@ func (tx *Tx) Bytes() []byte {
 	return b
 }
 
-// signingBytes is what a sender signs: a domain tag and the encoding without
-// the signature, so a signature for one purpose is never valid for another.
-func (tx *Tx) signingBytes() []byte {
-	const tag = "gossipchain/tx/v1"
-	b := make([]byte, len(tag)+TxSize-64)
-	copy(b, tag)
-	var full [TxSize]byte
-	tx.put(full[:])
-	copy(b[len(tag):], full[:TxSize-64])
-	return b
-}
-
 // DecodeTx reads exactly TxSize bytes.
 func DecodeTx(b []byte) (*Tx, error) {
 	if len(b) != TxSize {

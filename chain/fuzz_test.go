@@ -26,8 +26,8 @@ func fuzzSeedBlocks() []*Block {
 	b2.MerkleRoot = MerkleRoot(b2.Txs)
 	b3 := &Block{Header: Header{Index: 3, Timestamp: g.Timestamp + 2000, PrevHash: b2.Hash(), Bits: p.InitialBits, Nonce: math.MaxUint64}, Txs: []*Tx{
 		{Recipient: bob.Address(), Amount: 52, Nonce: 3},
-		alice.NewTx(bob.Address(), 5, 1, 0),
-		alice.NewTx(bob.Address(), 6, 1, 1),
+		alice.NewTx(testNet, bob.Address(), 5, 1, 0),
+		alice.NewTx(testNet, bob.Address(), 6, 1, 1),
 	}}
 	b3.MerkleRoot = MerkleRoot(b3.Txs)
 	return []*Block{g, b2, b3}
@@ -98,7 +98,7 @@ func FuzzDecodeTx(f *testing.F) {
 			t.Fatalf("not canonical: %x re-encodes as %x", data, enc)
 		}
 		// Sanity checks and JSON must not panic; JSON of a transfer parses back.
-		if CheckTxSanity(tx) == nil && tx.IsCoinbase() {
+		if CheckTxSanity(tx, testNet) == nil && tx.IsCoinbase() {
 			t.Fatal("a coinbase passed the transfer sanity check")
 		}
 		if !tx.IsCoinbase() {
@@ -188,7 +188,7 @@ func FuzzParseHash(f *testing.F) {
 
 func FuzzParseTxJSON(f *testing.F) {
 	add := func(j TxJSON) { f.Add(j.ID, j.Sender, j.Recipient, j.Amount, j.Fee, j.Nonce, j.Signature) }
-	tx := wallet(1).NewTx(wallet(2).Address(), 5, 1, 0)
+	tx := wallet(1).NewTx(testNet, wallet(2).Address(), 5, 1, 0)
 	j := tx.JSON()
 	add(j)
 	j.ID = ""
@@ -218,7 +218,7 @@ func FuzzParseTxJSON(f *testing.F) {
 		if id != "" && !strings.EqualFold(tx.ID().String(), id) {
 			t.Fatalf("accepted id %q for tx %s", id, tx.ID())
 		}
-		_ = CheckTxSanity(tx)
+		_ = CheckTxSanity(tx, testNet)
 		// What the API shows for a transfer parses back to the same tx,
 		// also through encoding/json.
 		if tx.IsCoinbase() {

@@ -81,3 +81,6 @@ func childOf(t testing.TB, c *Chain, parent *Block, miner Address, ts int64, txs
 }
 
 func wallet(seed byte) *Wallet { return WalletFromSeed([32]byte{seed}) }
+
+// testNet is the network tests sign for: TestParams's genesis.
+var testNet = NetworkID(TestParams())

@@ -85,15 +85,15 @@ func TestMempoolSelectionByFeeInNonceOrder(t *testing.T) {
 	a, b, cc, to := wallet(1), wallet(2), wallet(3), wallet(9)
 	fundChain(t, c, clock, a, a, b, cc) // a: 100, the others 50
 
-	a0 := a.NewTx(to.Address(), 1, 1, 0)
-	a1 := a.NewTx(to.Address(), 1, 90, 1)
-	b0 := b.NewTx(to.Address(), 1, 40, 0)
+	a0 := a.NewTx(testNet, to.Address(), 1, 1, 0)
+	a1 := a.NewTx(testNet, to.Address(), 1, 90, 1)
+	b0 := b.NewTx(testNet, to.Address(), 1, 40, 0)
 	submitAll(t, c, a0, a1, b0)
 	// Heap heads: A0 (1), B0 (50) → B0; then A0 (1) → A0; then A1 (90).
 	wantOrder(t, c.Mempool().Pending(), b0, a0, a1)
 
-	c0 := cc.NewTx(to.Address(), 1, 45, 0)
-	c1 := cc.NewTx(to.Address(), 1, 2, 1)
+	c0 := cc.NewTx(testNet, to.Address(), 1, 45, 0)
+	c1 := cc.NewTx(testNet, to.Address(), 1, 2, 1)
 	submitAll(t, c, c0, c1)
 	// C0 (45) > B0 (40) > C1 (2) > A0 (1), then A1 (90) once A0 is taken.
 	wantOrder(t, c.Mempool().Pending(), c0, b0, c1, a0, a1)
@@ -120,7 +120,7 @@ func TestMempoolEqualFeesDeterministic(t *testing.T) {
 	fundChain(t, c, clock, ws...)
 	var txs []*Tx
 	for _, w := range ws {
-		txs = append(txs, w.NewTx(wallet(9).Address(), 1, 5, 0))
+		txs = append(txs, w.NewTx(testNet, wallet(9).Address(), 1, 5, 0))
 	}
 	submitAll(t, c, txs...)
 	got := c.Mempool().Pending()
@@ -139,14 +139,14 @@ func TestMempoolCountCapEvictsLowestFeeTail(t *testing.T) {
 	fundChain(t, c, clock, a, a, b, cc, d) // a: 100, the others 50
 	pool := c.Mempool()
 
-	a0 := a.NewTx(to.Address(), 1, 1, 0)
-	a1 := a.NewTx(to.Address(), 1, 5, 1)
-	b0 := b.NewTx(to.Address(), 1, 3, 0)
+	a0 := a.NewTx(testNet, to.Address(), 1, 1, 0)
+	a1 := a.NewTx(testNet, to.Address(), 1, 5, 1)
+	b0 := b.NewTx(testNet, to.Address(), 1, 3, 0)
 	submitAll(t, c, a0, a1, b0)
 
 	// C0 pays 4: the tails are A1 (5) and B0 (3); B0 goes. A0 pays less
 	// but A1 depends on it, so it stays.
-	c0 := cc.NewTx(to.Address(), 1, 4, 0)
+	c0 := cc.NewTx(testNet, to.Address(), 1, 4, 0)
 	submitAll(t, c, c0)
 	if pool.Has(b0.ID()) || !pool.Has(a0.ID()) || !pool.Has(c0.ID()) {
 		t.Fatal("want B0 evicted for C0, A0 kept")
@@ -156,14 +156,14 @@ func TestMempoolCountCapEvictsLowestFeeTail(t *testing.T) {
 	// Not more than the cheapest tail (C0, 4): refused, nothing evicted.
 	before := snapshot(c)
 	for _, fee := range []uint64{4, 2, 0} {
-		if err := c.SubmitTx(d.NewTx(to.Address(), 1, fee, 0)); !errors.Is(err, ErrMempoolFull) {
+		if err := c.SubmitTx(d.NewTx(testNet, to.Address(), 1, fee, 0)); !errors.Is(err, ErrMempoolFull) {
 			t.Fatalf("fee %d into a full pool: %v, want ErrMempoolFull", fee, err)
 		}
 	}
 	assertUnchanged(t, c, before)
 
 	// A sender's own queue is never a victim for its next tx: A2 evicts C0.
-	a2 := a.NewTx(to.Address(), 1, 40, 2)
+	a2 := a.NewTx(testNet, to.Address(), 1, 40, 2)
 	submitAll(t, c, a2)
 	if pool.Has(c0.ID()) || !pool.Has(a2.ID()) {
 		t.Fatal("want C0 evicted for A2")
@@ -171,13 +171,13 @@ func TestMempoolCountCapEvictsLowestFeeTail(t *testing.T) {
 	checkPool(t, c, maxTxs)
 	// The pool holds only A's chain: A3 cannot evict A's own.
 	before = snapshot(c)
-	if err := c.SubmitTx(a.NewTx(to.Address(), 1, 40, 3)); !errors.Is(err, ErrMempoolFull) {
+	if err := c.SubmitTx(a.NewTx(testNet, to.Address(), 1, 40, 3)); !errors.Is(err, ErrMempoolFull) {
 		t.Fatalf("A3 into a pool full of A's: %v, want ErrMempoolFull", err)
 	}
 	assertUnchanged(t, c, before)
 
 	// Another sender's well-paying tx takes A's tail (A2), never A0 or A1.
-	b0x := b.NewTx(to.Address(), 2, 45, 0)
+	b0x := b.NewTx(testNet, to.Address(), 2, 45, 0)
 	submitAll(t, c, b0x)
 	if pool.Has(a2.ID()) || !pool.Has(a0.ID()) || !pool.Has(a1.ID()) {
 		t.Fatal("want A2 (the tail) evicted, A0 and A1 kept")
@@ -194,14 +194,14 @@ func TestMempoolByteCap(t *testing.T) {
 	c, clock := newParamsChain(t, TestParams(), Options{MempoolMaxTxs: 100, MempoolMaxBytes: 2*TxSize + TxSize/2})
 	a, b, cc, d, to := wallet(1), wallet(2), wallet(3), wallet(4), wallet(9)
 	fundChain(t, c, clock, a, b, cc, d)
-	a0, b0 := a.NewTx(to.Address(), 1, 1, 0), b.NewTx(to.Address(), 1, 2, 0)
+	a0, b0 := a.NewTx(testNet, to.Address(), 1, 1, 0), b.NewTx(testNet, to.Address(), 1, 2, 0)
 	submitAll(t, c, a0, b0)
-	c0 := cc.NewTx(to.Address(), 1, 3, 0)
+	c0 := cc.NewTx(testNet, to.Address(), 1, 3, 0)
 	submitAll(t, c, c0)
 	if c.Mempool().Len() != 2 || c.Mempool().Has(a0.ID()) {
 		t.Fatal("want A0 evicted by bytes")
 	}
-	if err := c.SubmitTx(d.NewTx(to.Address(), 1, 2, 0)); !errors.Is(err, ErrMempoolFull) {
+	if err := c.SubmitTx(d.NewTx(testNet, to.Address(), 1, 2, 0)); !errors.Is(err, ErrMempoolFull) {
 		t.Fatalf("fee equal to the cheapest: %v, want ErrMempoolFull", err)
 	}
 	checkPool(t, c, 2)
@@ -217,14 +217,14 @@ func TestMempoolPendingNonceChain(t *testing.T) {
 		if got := pool.PendingNonce(alice.Address(), c.Account(alice.Address())); got != n {
 			t.Fatalf("pending nonce %d, want %d", got, n)
 		}
-		submitAll(t, c, alice.NewTx(bob.Address(), 10, 1, n)) // 44 in all
+		submitAll(t, c, alice.NewTx(testNet, bob.Address(), 10, 1, n)) // 44 in all
 	}
 	before := snapshot(c, alice.Address(), bob.Address())
 	for name, tx := range map[string]*Tx{
-		"gap":            alice.NewTx(bob.Address(), 1, 0, 5),
-		"reused nonce":   alice.NewTx(bob.Address(), 1, 0, 2),
-		"account nonce":  alice.NewTx(bob.Address(), 1, 0, 0),
-		"over the chain": alice.NewTx(bob.Address(), 6, 1, 4), // 7 > 6 left
+		"gap":            alice.NewTx(testNet, bob.Address(), 1, 0, 5),
+		"reused nonce":   alice.NewTx(testNet, bob.Address(), 1, 0, 2),
+		"account nonce":  alice.NewTx(testNet, bob.Address(), 1, 0, 0),
+		"over the chain": alice.NewTx(testNet, bob.Address(), 6, 1, 4), // 7 > 6 left
 	} {
 		err := c.SubmitTx(tx)
 		want := ErrBadNonce
@@ -236,7 +236,7 @@ func TestMempoolPendingNonceChain(t *testing.T) {
 		}
 	}
 	assertUnchanged(t, c, before)
-	submitAll(t, c, alice.NewTx(bob.Address(), 5, 1, 4)) // exactly the 6 left
+	submitAll(t, c, alice.NewTx(testNet, bob.Address(), 5, 1, 4)) // exactly the 6 left
 	checkPool(t, c, 1000)
 
 	blk := mine(t, c, clock, bob.Address())
@@ -259,7 +259,7 @@ func TestMempoolPendingNonceChain(t *testing.T) {
 func TestMempoolRecheckOnNewHead(t *testing.T) {
 	t.Run("mined by another node", func(t *testing.T) {
 		f := newFixture(t)
-		tx := f.alice.NewTx(f.bob.Address(), 5, 1, 0)
+		tx := f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0)
 		submitAll(t, f.c, tx)
 		f.accept(t, f.next(t, tx)) // built outside the template
 		if f.c.Mempool().Has(tx.ID()) || !f.c.Mempool().Has(f.pending.ID()) {
@@ -269,12 +269,12 @@ func TestMempoolRecheckOnNewHead(t *testing.T) {
 	})
 	t.Run("sender spent the balance in a block", func(t *testing.T) {
 		f := newFixture(t)
-		tx0 := f.alice.NewTx(f.bob.Address(), 10, 0, 0)
-		tx1 := f.alice.NewTx(f.bob.Address(), 30, 0, 1)
+		tx0 := f.alice.NewTx(testNet, f.bob.Address(), 10, 0, 0)
+		tx1 := f.alice.NewTx(testNet, f.bob.Address(), 30, 0, 1)
 		submitAll(t, f.c, tx0, tx1)
 		// Another node mined alice's other spend of nonce 0: tx0 is stale,
 		// tx1 has the right nonce now but 5 coins cannot pay 30.
-		spend := f.alice.NewTx(f.carol.Address(), 45, 0, 0)
+		spend := f.alice.NewTx(testNet, f.carol.Address(), 45, 0, 0)
 		f.accept(t, f.next(t, spend))
 		if f.c.Mempool().Has(tx0.ID()) || f.c.Mempool().Has(tx1.ID()) {
 			t.Fatal("txs invalid on the new head are still pending")
@@ -283,20 +283,20 @@ func TestMempoolRecheckOnNewHead(t *testing.T) {
 			t.Fatal("an unrelated tx left the pool")
 		}
 		checkPool(t, f.c, 1000)
-		submitAll(t, f.c, f.alice.NewTx(f.bob.Address(), 5, 0, 1))
+		submitAll(t, f.c, f.alice.NewTx(testNet, f.bob.Address(), 5, 0, 1))
 	})
 	t.Run("reorg returns the losing branch's txs", func(t *testing.T) {
 		c, clock := newTestChain(t)
 		alice, bob, carol, dave := wallet(1), wallet(2), wallet(3), wallet(4)
 		b2 := mine(t, c, clock, alice.Address()) // alice 50
-		tx1 := alice.NewTx(bob.Address(), 10, 1, 0)
-		tx2 := alice.NewTx(carol.Address(), 5, 1, 1)
+		tx1 := alice.NewTx(testNet, bob.Address(), 10, 1, 0)
+		tx2 := alice.NewTx(testNet, carol.Address(), 5, 1, 1)
 		submitAll(t, c, tx1, tx2)
 		a3 := mine(t, c, clock, alice.Address()) // holds tx1, tx2
 		if len(a3.Txs) != 3 {
 			t.Fatalf("a3 has %d txs", len(a3.Txs))
 		}
-		tx3 := alice.NewTx(dave.Address(), 1, 1, 2)
+		tx3 := alice.NewTx(testNet, dave.Address(), 1, 1, 2)
 		submitAll(t, c, tx3) // pending on top of branch A
 
 		// Branch B from b2 holds tx1 only, and outweighs A.
@@ -317,7 +317,7 @@ func TestMempoolRecheckOnNewHead(t *testing.T) {
 
 		// Branch A outweighs again, by a block whose alice nonce 2 spend
 		// conflicts with tx3: nothing of alice's stays pending.
-		tx3x := alice.NewTx(carol.Address(), 2, 0, 2)
+		tx3x := alice.NewTx(testNet, carol.Address(), 2, 0, 2)
 		a4 := childOf(t, c, a3, alice.Address(), ts+3, tx3x)
 		a5 := childOf(t, c, a4, alice.Address(), ts+4)
 		if _, err := c.AddBlock(a4); err != nil {
@@ -351,7 +351,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := uint64(0); n < 8; n++ {
-				tx := w.NewTx(wallet(9).Address(), 1, n%3, n)
+				tx := w.NewTx(testNet, wallet(9).Address(), 1, n%3, n)
 				if err := c.SubmitTx(tx); err != nil {
 					errs <- err
 					return
@@ -403,9 +403,9 @@ func TestMempoolCapsHoldAfterReorg(t *testing.T) {
 			c, clock := newParamsChain(t, TestParams(), opts)
 			alice, bob, carol := wallet(1), wallet(2), wallet(3)
 			b2 := mine(t, c, clock, alice.Address())
-			submitAll(t, c, alice.NewTx(bob.Address(), 1, 1, 0), alice.NewTx(bob.Address(), 1, 1, 1))
+			submitAll(t, c, alice.NewTx(testNet, bob.Address(), 1, 1, 0), alice.NewTx(testNet, bob.Address(), 1, 1, 1))
 			a3 := mine(t, c, clock, alice.Address())
-			submitAll(t, c, alice.NewTx(bob.Address(), 1, 1, 2), alice.NewTx(bob.Address(), 1, 1, 3))
+			submitAll(t, c, alice.NewTx(testNet, bob.Address(), 1, 1, 2), alice.NewTx(testNet, bob.Address(), 1, 1, 3))
 			if c.Mempool().Len() != 2 {
 				t.Fatalf("%d pending, want 2", c.Mempool().Len())
 			}

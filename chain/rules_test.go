@@ -59,7 +59,7 @@ func setupFixture(t testing.TB, c *Chain, clock *testClock) *fixture {
 	f.genesis = Genesis(c.Params())
 	f.block2 = mine(t, c, clock, f.alice.Address())
 	f.block3 = mine(t, c, clock, f.dave.Address())
-	f.pending = f.dave.NewTx(f.erin.Address(), 7, 1, 0)
+	f.pending = f.dave.NewTx(NetworkID(c.Params()), f.erin.Address(), 7, 1, 0)
 	if err := c.SubmitTx(f.pending); err != nil {
 		t.Fatalf("submit dave's tx: %v", err)
 	}
@@ -190,7 +190,7 @@ func failPoW(t testing.TB, b *Block) {
 
 func TestRuleBadPoW(t *testing.T) {
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
 	bad := cloneBlock(good)
 	failPoW(t, bad)
 	f.refuse(t, bad, ErrBadPoW)
@@ -221,7 +221,7 @@ func TestRuleBadDifficulty(t *testing.T) {
 		{"no bits", pow.BitsForLeadingZeros(0), false},
 	}
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := cloneBlock(good)
@@ -318,7 +318,7 @@ func TestRuleOrphanWaitsForParent(t *testing.T) {
 
 func TestRuleBadIndex(t *testing.T) {
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
 	for _, delta := range []int64{+1, -1, -int64(good.Index)} {
 		bad := cloneBlock(good)
 		bad.Index = uint64(int64(bad.Index) + delta)
@@ -331,7 +331,7 @@ func TestRuleBadIndex(t *testing.T) {
 
 func TestRuleBadMerkleRoot(t *testing.T) {
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0), f.alice.NewTx(f.bob.Address(), 6, 1, 1))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0), f.alice.NewTx(testNet, f.bob.Address(), 6, 1, 1))
 
 	flipped := cloneBlock(good)
 	flipped.MerkleRoot[0] ^= 1
@@ -357,7 +357,7 @@ func TestRuleBadMerkleRoot(t *testing.T) {
 func TestRuleTimeTooNew(t *testing.T) {
 	f := newFixture(t)
 	p := f.c.Params()
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
 	limit := f.clock.now().Add(p.MaxFutureDrift).UnixMilli()
 
 	bad := cloneBlock(good)
@@ -389,7 +389,7 @@ func TestRuleTimeTooOld(t *testing.T) {
 	slices.Sort(ts)
 	mtp := ts[5]
 
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
 	bad := cloneBlock(good)
 	bad.Timestamp = mtp
 	reseal(t, bad)
@@ -406,7 +406,7 @@ func TestRuleTimeTooOld(t *testing.T) {
 
 func TestRuleBadSignature(t *testing.T) {
 	f := newFixture(t)
-	tx := f.alice.NewTx(f.bob.Address(), 5, 1, 0)
+	tx := f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0)
 	good := f.next(t, tx)
 
 	flipped := *tx
@@ -441,12 +441,12 @@ func TestRuleBadSignature(t *testing.T) {
 
 func TestRuleBadAmount(t *testing.T) {
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
 	for name, btx := range map[string]*Tx{
-		"zero":                f.alice.NewTx(f.bob.Address(), 0, 1, 0),
-		"zero, no fee":        f.alice.NewTx(f.bob.Address(), 0, 0, 0),
-		"amount+fee overflow": f.alice.NewTx(f.bob.Address(), math.MaxUint64, 1, 0),
-		"fee overflows":       f.alice.NewTx(f.bob.Address(), 2, math.MaxUint64-1, 0),
+		"zero":                f.alice.NewTx(testNet, f.bob.Address(), 0, 1, 0),
+		"zero, no fee":        f.alice.NewTx(testNet, f.bob.Address(), 0, 0, 0),
+		"amount+fee overflow": f.alice.NewTx(testNet, f.bob.Address(), math.MaxUint64, 1, 0),
+		"fee overflows":       f.alice.NewTx(testNet, f.bob.Address(), 2, math.MaxUint64-1, 0),
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := cloneBlock(good)
@@ -467,33 +467,33 @@ func TestRuleBadAmount(t *testing.T) {
 
 func TestRuleInsufficientBalance(t *testing.T) {
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 49, 1, 0)) // exactly her 50
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 49, 1, 0)) // exactly her 50
 
 	t.Run("one tx", func(t *testing.T) {
-		bad := f.next(t, f.alice.NewTx(f.bob.Address(), 50, 1, 0))
+		bad := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 50, 1, 0))
 		f.refuse(t, bad, ErrInsufficientBalance)
 		if !f.c.IsInvalid(bad.Hash()) {
 			t.Fatal("block that failed state validation not marked invalid")
 		}
 	})
 	t.Run("two txs that fit alone", func(t *testing.T) {
-		bad := f.next(t, f.alice.NewTx(f.bob.Address(), 30, 0, 0), f.alice.NewTx(f.bob.Address(), 30, 0, 1))
+		bad := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 30, 0, 0), f.alice.NewTx(testNet, f.bob.Address(), 30, 0, 1))
 		f.refuse(t, bad, ErrInsufficientBalance)
 	})
 	t.Run("no account", func(t *testing.T) {
-		bad := f.next(t, f.bob.NewTx(f.alice.Address(), 1, 0, 0))
+		bad := f.next(t, f.bob.NewTx(testNet, f.alice.Address(), 1, 0, 0))
 		f.refuse(t, bad, ErrInsufficientBalance)
 	})
 	t.Run("submit", func(t *testing.T) {
 		before := snapshot(f.c, f.addrs()...)
-		if err := f.c.SubmitTx(f.alice.NewTx(f.bob.Address(), 50, 1, 0)); !errors.Is(err, ErrInsufficientBalance) {
+		if err := f.c.SubmitTx(f.alice.NewTx(testNet, f.bob.Address(), 50, 1, 0)); !errors.Is(err, ErrInsufficientBalance) {
 			t.Fatalf("SubmitTx: %v, want ErrInsufficientBalance", err)
 		}
-		if err := f.c.SubmitTx(f.bob.NewTx(f.alice.Address(), 1, 0, 0)); !errors.Is(err, ErrInsufficientBalance) {
+		if err := f.c.SubmitTx(f.bob.NewTx(testNet, f.alice.Address(), 1, 0, 0)); !errors.Is(err, ErrInsufficientBalance) {
 			t.Fatalf("SubmitTx from an empty account: %v, want ErrInsufficientBalance", err)
 		}
 		// dave has 50 with 8 pending: 43 more is one too many.
-		if err := f.c.SubmitTx(f.dave.NewTx(f.bob.Address(), 43, 0, 1)); !errors.Is(err, ErrInsufficientBalance) {
+		if err := f.c.SubmitTx(f.dave.NewTx(testNet, f.bob.Address(), 43, 0, 1)); !errors.Is(err, ErrInsufficientBalance) {
 			t.Fatalf("SubmitTx over the pending balance: %v, want ErrInsufficientBalance", err)
 		}
 		assertUnchanged(t, f.c, before)
@@ -506,16 +506,16 @@ func TestRuleInsufficientBalance(t *testing.T) {
 
 func TestRuleBadNonce(t *testing.T) {
 	f := newFixture(t)
-	tx0 := f.alice.NewTx(f.bob.Address(), 5, 1, 0)
+	tx0 := f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0)
 	f.accept(t, f.next(t, tx0))
 
 	cases := map[string][]*Tx{
 		"replay of a mined tx":  {tx0},
-		"old nonce, new tx":     {f.alice.NewTx(f.bob.Address(), 6, 1, 0)},
-		"gap":                   {f.alice.NewTx(f.bob.Address(), 5, 1, 2)},
-		"same nonce twice":      {f.alice.NewTx(f.bob.Address(), 1, 0, 1), f.alice.NewTx(f.bob.Address(), 2, 0, 1)},
-		"out of order in block": {f.alice.NewTx(f.bob.Address(), 1, 0, 2), f.alice.NewTx(f.bob.Address(), 2, 0, 1)},
-		"other sender's gap":    {f.dave.NewTx(f.alice.Address(), 1, 0, 1)},
+		"old nonce, new tx":     {f.alice.NewTx(testNet, f.bob.Address(), 6, 1, 0)},
+		"gap":                   {f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 2)},
+		"same nonce twice":      {f.alice.NewTx(testNet, f.bob.Address(), 1, 0, 1), f.alice.NewTx(testNet, f.bob.Address(), 2, 0, 1)},
+		"out of order in block": {f.alice.NewTx(testNet, f.bob.Address(), 1, 0, 2), f.alice.NewTx(testNet, f.bob.Address(), 2, 0, 1)},
+		"other sender's gap":    {f.dave.NewTx(testNet, f.alice.Address(), 1, 0, 1)},
 	}
 	for name, txs := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -528,19 +528,19 @@ func TestRuleBadNonce(t *testing.T) {
 	}
 	t.Run("submit", func(t *testing.T) {
 		before := snapshot(f.c, f.addrs()...)
-		for _, tx := range []*Tx{tx0, f.alice.NewTx(f.bob.Address(), 6, 1, 0), f.alice.NewTx(f.bob.Address(), 5, 1, 2)} {
+		for _, tx := range []*Tx{tx0, f.alice.NewTx(testNet, f.bob.Address(), 6, 1, 0), f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 2)} {
 			if err := f.c.SubmitTx(tx); !errors.Is(err, ErrBadNonce) {
 				t.Fatalf("SubmitTx nonce %d: %v, want ErrBadNonce", tx.Nonce, err)
 			}
 		}
 		assertUnchanged(t, f.c, before)
 	})
-	f.accept(t, f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 1)))
+	f.accept(t, f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 1)))
 }
 
 func TestRuleDuplicateTx(t *testing.T) {
 	f := newFixture(t)
-	tx := f.alice.NewTx(f.bob.Address(), 5, 1, 0)
+	tx := f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0)
 	good := f.next(t, tx)
 	bad := cloneBlock(good)
 	dup := *tx
@@ -550,7 +550,7 @@ func TestRuleDuplicateTx(t *testing.T) {
 	f.refuse(t, bad, ErrDuplicateTx)
 	// Duplicating the last of an odd count gives the same Merkle root as the
 	// block without it (CVE-2012-2459): the rule must hold all the same.
-	odd := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0), f.alice.NewTx(f.bob.Address(), 5, 1, 1))
+	odd := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0), f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 1))
 	mutated := cloneBlock(odd)
 	last := *odd.Txs[2]
 	mutated.Txs = append(mutated.Txs, &last)
@@ -568,7 +568,7 @@ func TestRuleDuplicateTx(t *testing.T) {
 
 func TestRuleBadCoinbase(t *testing.T) {
 	f := newFixture(t)
-	tx := f.alice.NewTx(f.bob.Address(), 5, 1, 0)
+	tx := f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0)
 	good := f.next(t, tx)
 	reward := f.c.Params().BlockReward
 	cases := []struct {
@@ -620,8 +620,8 @@ func TestRuleBadCoinbase(t *testing.T) {
 
 func TestRuleBadRecipient(t *testing.T) {
 	f := newFixture(t)
-	good := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
-	btx := f.alice.NewTx(CoinbaseSender, 5, 1, 0)
+	good := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
+	btx := f.alice.NewTx(testNet, CoinbaseSender, 5, 1, 0)
 	bad := cloneBlock(good)
 	bad.Txs[1] = btx
 	reseal(t, bad)
@@ -640,7 +640,8 @@ func TestRuleBlockTooBig(t *testing.T) {
 	p.MaxBlockBytes = HeaderSize + maxTxCountPrefix + 2*TxSize
 	c, clock := newParamsChain(t, p, Options{})
 	f := setupFixture(t, c, clock)
-	tx0, tx1 := f.alice.NewTx(f.bob.Address(), 5, 1, 0), f.alice.NewTx(f.bob.Address(), 5, 1, 1)
+	net := NetworkID(p)
+	tx0, tx1 := f.alice.NewTx(net, f.bob.Address(), 5, 1, 0), f.alice.NewTx(net, f.bob.Address(), 5, 1, 1)
 
 	bad := f.next(t, tx0, tx1)
 	if bad.Size() <= p.MaxBlockBytes {
@@ -672,7 +673,7 @@ func TestRuleTooManyTxs(t *testing.T) {
 	f := setupFixture(t, c, clock)
 	var txs []*Tx
 	for n := range uint64(3) {
-		txs = append(txs, f.alice.NewTx(f.bob.Address(), 5, 1, n))
+		txs = append(txs, f.alice.NewTx(NetworkID(p), f.bob.Address(), 5, 1, n))
 	}
 	bad := f.next(t, txs...)
 	f.refuse(t, bad, ErrTooManyTxs)
@@ -692,7 +693,7 @@ func TestRuleTooManyTxs(t *testing.T) {
 
 func TestRuleMalformed(t *testing.T) {
 	f := newFixture(t)
-	blk := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0), f.alice.NewTx(f.bob.Address(), 5, 1, 1))
+	blk := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0), f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 1))
 	enc := blk.Bytes()
 	if got, err := DecodeBlock(enc, 0); err != nil || !bytes.Equal(got.Bytes(), enc) {
 		t.Fatalf("valid block does not decode: %v", err)
@@ -763,7 +764,7 @@ func TestRuleMalformed(t *testing.T) {
 // path they come by.
 func TestInvalidBlockAndItsChildren(t *testing.T) {
 	f := newFixture(t)
-	bad := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 3)) // nonce gap
+	bad := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 3)) // nonce gap
 	f.refuse(t, bad, ErrBadNonce)
 	if !f.c.IsInvalid(bad.Hash()) || !f.c.HasBlock(bad.Hash()) {
 		t.Fatal("invalid block not remembered as invalid")
@@ -793,7 +794,7 @@ func TestInvalidBlockInHeavierBranch(t *testing.T) {
 	if res, err := f.c.AddBlock(s4); err != nil || res.Status != StatusSide {
 		t.Fatalf("s4: %+v, %v; want side", res, err)
 	}
-	s5 := childOf(t, f.c, s4, f.bob.Address(), ts+2, f.alice.NewTx(f.bob.Address(), 500, 0, 0))
+	s5 := childOf(t, f.c, s4, f.bob.Address(), ts+2, f.alice.NewTx(testNet, f.bob.Address(), 500, 0, 0))
 	f.refuse(t, s5, ErrInsufficientBalance)
 	// s4 has the same work as main4: ties keep the first seen.
 	if f.c.Tip().Hash != main4.Hash() || !f.c.IsInvalid(s5.Hash()) || f.c.IsInvalid(s4.Hash()) {
@@ -877,7 +878,7 @@ func TestRetargetThroughChain(t *testing.T) {
 // its earlier blocks checked before they are stored.
 func TestAddBlocksChecksSignaturesBeforeALaterShapeError(t *testing.T) {
 	f := newFixture(t)
-	forged := f.alice.NewTx(f.bob.Address(), 5, 1, 0)
+	forged := f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0)
 	forged.Amount = 45 // signature now valid for another amount
 	b4 := f.next(t, forged)
 	b5 := childOf(t, f.c, b4, f.carol.Address(), b4.Timestamp+1000)
@@ -899,8 +900,8 @@ func TestAddBlocksChecksSignaturesBeforeALaterShapeError(t *testing.T) {
 // the blocks before it stay.
 func TestAddBlocksStopsAtFirstBadBlock(t *testing.T) {
 	f := newFixture(t)
-	b4 := f.next(t, f.alice.NewTx(f.bob.Address(), 5, 1, 0))
-	b5 := childOf(t, f.c, b4, f.carol.Address(), b4.Timestamp+1000, f.alice.NewTx(f.bob.Address(), 5, 1, 5))
+	b4 := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 0))
+	b5 := childOf(t, f.c, b4, f.carol.Address(), b4.Timestamp+1000, f.alice.NewTx(testNet, f.bob.Address(), 5, 1, 5))
 	b6 := childOf(t, f.c, b5, f.carol.Address(), b4.Timestamp+2000)
 	n, res, err := f.c.AddBlocks([]*Block{b4, b5, b6})
 	if n != 1 || !errors.Is(err, ErrBadNonce) {

@@ -19,7 +19,7 @@ func TestStoreSideBranchAndReorgAfterReopen(t *testing.T) {
 
 	c := openTestChain(t, dir, clock)
 	b2 := mine(t, c, clock, alice.Address()) // alice 50
-	tx := alice.NewTx(bob.Address(), 10, 1, 0)
+	tx := alice.NewTx(testNet, bob.Address(), 10, 1, 0)
 	submitAll(t, c, tx)
 	a3 := mine(t, c, clock, alice.Address()) // alice 50-11+51 = 90, bob 10
 	ts := a3.Timestamp
@@ -195,7 +195,7 @@ func TestStoreAddBlocksPersists(t *testing.T) {
 	for i := range 12 {
 		if i > 0 && i%2 == 0 {
 			n := src.Mempool().PendingNonce(alice.Address(), src.Account(alice.Address()))
-			submitAll(t, src, alice.NewTx(bob.Address(), 3, 1, n))
+			submitAll(t, src, alice.NewTx(testNet, bob.Address(), 3, 1, n))
 		}
 		mine(t, src, clock, alice.Address())
 	}
@@ -229,7 +229,7 @@ func TestStoreInvalidStatusPersists(t *testing.T) {
 	clock := &testClock{t: TestParams().GenesisTime.Add(time.Hour)}
 	c := openTestChain(t, dir, clock)
 	f := setupFixture(t, c, clock)
-	bad := f.next(t, f.alice.NewTx(f.bob.Address(), 500, 0, 0))
+	bad := f.next(t, f.alice.NewTx(testNet, f.bob.Address(), 500, 0, 0))
 	f.refuse(t, bad, ErrInsufficientBalance)
 	c.Close()
 

@@ -12,15 +12,28 @@ import (
 
 // CheckTxSanity checks what a transfer must satisfy on its own, whatever the
 // state: not a coinbase, a positive amount that does not overflow with its
-// fee, a real recipient, and a valid signature.
-func CheckTxSanity(tx *Tx) error {
+// fee, and then the costly part, verifyTx.
+func CheckTxSanity(tx *Tx, network Hash) error {
 	if tx.IsCoinbase() {
 		return fmt.Errorf("tx %s: transfer with the coinbase sender: %w", tx.ID(), ErrBadCoinbase)
 	}
 	if err := checkTxFields(tx); err != nil {
 		return err
 	}
-	return tx.VerifySignature()
+	return verifyTx(tx, network)
+}
+
+// verifyTx is the per-transaction crypto of a transfer, the costly checks
+// that run last and in parallel: both addresses must be keys that can own
+// coins (CheckAddress), and the signature must verify on network.
+func verifyTx(tx *Tx, network Hash) error {
+	if err := CheckAddress(tx.Sender); err != nil {
+		return fmt.Errorf("tx %s: sender: %w", tx.ID(), err)
+	}
+	if err := CheckAddress(tx.Recipient); err != nil {
+		return fmt.Errorf("tx %s: recipient: %w", tx.ID(), err)
+	}
+	return tx.VerifySignature(network)
 }
 
 func checkTxFields(tx *Tx) error {
@@ -44,8 +57,9 @@ func CheckBlockSanity(b *Block, p Params) error {
 	if err := checkBlockShape(b, p); err != nil {
 		return err
 	}
+	network := NetworkID(p)
 	for _, tx := range b.Txs[1:] {
-		if err := tx.VerifySignature(); err != nil {
+		if err := verifyTx(tx, network); err != nil {
 			return fmt.Errorf("block %s: %w", b.Hash(), err)
 		}
 	}
@@ -80,6 +94,9 @@ func checkBlockShape(b *Block, p Params) error {
 	cb := b.Txs[0]
 	if !cb.IsCoinbase() || cb.Fee != 0 || cb.Nonce != b.Index || cb.Signature != ([64]byte{}) || cb.Recipient == CoinbaseSender {
 		return fmt.Errorf("block %s: first tx is not a well-formed coinbase: %w", h, ErrBadCoinbase)
+	}
+	if err := CheckAddress(cb.Recipient); err != nil {
+		return fmt.Errorf("block %s: coinbase recipient: %w", h, err)
 	}
 	seen := make(map[Hash]struct{}, len(b.Txs))
 	for i, tx := range b.Txs {
@@ -141,6 +158,7 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 	if len(jobs) == 0 {
 		return shapeBad, shapeErr
 	}
+	network := NetworkID(p)
 	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+63)/64)
 	bad := make([]int, workers) // per worker: first bad block index seen
 	errs := make([]error, workers)
@@ -156,7 +174,7 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 					return
 				}
 				b := blocks[jb.block]
-				if err := b.Txs[jb.tx].VerifySignature(); err != nil {
+				if err := verifyTx(b.Txs[jb.tx], network); err != nil {
 					bad[w], errs[w] = jb.block, fmt.Errorf("block %s: %w", b.Hash(), err)
 					return
 				}

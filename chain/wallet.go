@@ -114,26 +114,16 @@ func (w *Wallet) Address() Address {
 	return a
 }
 
-// Sign sets tx.Sender to this wallet and signs tx.
-func (w *Wallet) Sign(tx *Tx) {
+// Sign sets tx.Sender to this wallet and signs tx for network (the genesis
+// hash, NetworkID): the signature is invalid on every other network.
+func (w *Wallet) Sign(tx *Tx, network Hash) {
 	tx.Sender = w.Address()
-	copy(tx.Signature[:], ed25519.Sign(w.key, tx.signingBytes()))
+	copy(tx.Signature[:], ed25519.Sign(w.key, tx.signingBytes(network)))
 }
 
-// NewTx builds and signs a transfer.
-func (w *Wallet) NewTx(to Address, amount, fee, nonce uint64) *Tx {
+// NewTx builds and signs a transfer on network.
+func (w *Wallet) NewTx(network Hash, to Address, amount, fee, nonce uint64) *Tx {
 	tx := &Tx{Recipient: to, Amount: amount, Fee: fee, Nonce: nonce}
-	w.Sign(tx)
+	w.Sign(tx, network)
 	return tx
-}
-
-// VerifySignature checks a non-coinbase transaction's signature.
-func (tx *Tx) VerifySignature() error {
-	if tx.IsCoinbase() {
-		return fmt.Errorf("tx %s: coinbase outside first position: %w", tx.ID(), ErrBadCoinbase)
-	}
-	if !ed25519.Verify(tx.Sender[:], tx.signingBytes(), tx.Signature[:]) {
-		return fmt.Errorf("tx %s: %w", tx.ID(), ErrBadSignature)
-	}
-	return nil
 }

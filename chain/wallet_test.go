@@ -95,14 +95,14 @@ func TestCorruptWalletIsNotOverwritten(t *testing.T) {
 
 func TestSignVerifyRoundTrip(t *testing.T) {
 	alice, bob := wallet(1), wallet(2)
-	tx := alice.NewTx(bob.Address(), 5, 1, 7)
+	tx := alice.NewTx(testNet, bob.Address(), 5, 1, 7)
 	if tx.Sender != alice.Address() {
 		t.Fatal("NewTx did not set the sender")
 	}
-	if err := tx.VerifySignature(); err != nil {
+	if err := tx.VerifySignature(testNet); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckTxSanity(tx); err != nil {
+	if err := CheckTxSanity(tx, testNet); err != nil {
 		t.Fatal(err)
 	}
 	// Every signed field is covered.
@@ -117,15 +117,15 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	for name, mutate := range mutations {
 		cp := *tx
 		mutate(&cp)
-		if err := cp.VerifySignature(); !errors.Is(err, ErrBadSignature) {
+		if err := cp.VerifySignature(testNet); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("%s changed: %v, want ErrBadSignature", name, err)
 		}
 	}
 	// Sign overwrites the sender with the signer, and re-signing works.
 	cp := *tx
 	cp.Amount = 99
-	bob.Sign(&cp)
-	if cp.Sender != bob.Address() || cp.VerifySignature() != nil {
+	bob.Sign(&cp, testNet)
+	if cp.Sender != bob.Address() || cp.VerifySignature(testNet) != nil {
 		t.Fatal("re-signed tx does not verify as bob's")
 	}
 	// Deterministic keys from seeds; distinct seeds, distinct keys.
@@ -134,13 +134,13 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 	// A coinbase has no signature to check.
 	cb := &Tx{Recipient: alice.Address(), Amount: 50, Nonce: 2}
-	if err := cb.VerifySignature(); !errors.Is(err, ErrBadCoinbase) {
+	if err := cb.VerifySignature(testNet); !errors.Is(err, ErrBadCoinbase) {
 		t.Fatalf("coinbase VerifySignature: %v, want ErrBadCoinbase", err)
 	}
 }
 
 func TestTxJSONRoundTrip(t *testing.T) {
-	tx := wallet(1).NewTx(wallet(2).Address(), 5, 1, 7)
+	tx := wallet(1).NewTx(testNet, wallet(2).Address(), 5, 1, 7)
 	data, err := json.Marshal(tx.JSON())
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestTxJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *back != *tx || back.ID() != tx.ID() || back.VerifySignature() != nil {
+	if *back != *tx || back.ID() != tx.ID() || back.VerifySignature(testNet) != nil {
 		t.Fatal("JSON round trip changed the transaction")
 	}
 	// Without an id it parses too; with a wrong one it is refused.
@@ -166,7 +166,7 @@ func TestTxJSONRoundTrip(t *testing.T) {
 	if _, err := ParseTxJSON(j); err != nil {
 		t.Fatalf("no id: %v", err)
 	}
-	j.ID = wallet(3).NewTx(wallet(2).Address(), 5, 1, 7).ID().String()
+	j.ID = wallet(3).NewTx(testNet, wallet(2).Address(), 5, 1, 7).ID().String()
 	if _, err := ParseTxJSON(j); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("wrong id: %v, want ErrMalformed", err)
 	}
@@ -178,7 +178,7 @@ func TestTxJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckTxSanity(changed); !errors.Is(err, ErrBadSignature) {
+	if err := CheckTxSanity(changed, testNet); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("changed amount: %v, want ErrBadSignature", err)
 	}
 	bad := []struct {

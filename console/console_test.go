@@ -361,7 +361,7 @@ func TestEventFormat(t *testing.T) {
 	if want := "* reorg from peer .." + p[len(p)-10:] + ": 2 blocks replaced by 3, head now #9\n"; got != want {
 		t.Errorf("reorg: got %q, want %q", got, want)
 	}
-	tx := chain.NewWallet().NewTx(n.Address(), 7, 2, 0)
+	tx := chain.NewWallet().NewTx(n.Chain().GenesisHash(), n.Address(), 7, 2, 0)
 	got = f.format([]node.Event{{Kind: node.EventTxReceived, Tx: tx, Source: p}, {Kind: node.EventTxReceived, Tx: tx, Source: "local"}})
 	if !strings.HasPrefix(got, "* tx "+shortHash(tx.ID())) || !strings.Contains(got, ": 7 ") || !strings.Contains(got, "-> you (fee 2)") || strings.Count(got, "\n") != 1 {
 		t.Errorf("tx: %q", got)

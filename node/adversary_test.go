@@ -93,7 +93,7 @@ func TestInvalidBlocksAndGarbageFromPeer(t *testing.T) {
 	badPoW := mk(func(*chain.Block) {})
 	solveBlock(badPoW, false)
 	badSig := mk(func(blk *chain.Block) {
-		tx := miner.NewTx(chain.Address{7}, 1, 0, 0)
+		tx := miner.NewTx(b.Chain().GenesisHash(), chain.NewWallet().Address(), 1, 0, 0)
 		tx.Signature[0] ^= 1
 		blk.Txs = append(blk.Txs, tx)
 	})

@@ -386,7 +386,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	defer n.sendMu.Unlock()
 	me := n.wallet.Address()
 	nonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
-	tx := n.wallet.NewTx(to, amount, fee, nonce)
+	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
 	if err := n.SubmitTx(ctx, tx); err != nil {
 		return nil, err
 	}

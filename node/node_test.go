@@ -108,7 +108,7 @@ func buildChain(t testing.TB, dir string, p chain.Params, k, txsPerBlock int) {
 		var txs []*chain.Tx
 		if i > 0 {
 			for range txsPerBlock {
-				txs = append(txs, miner.NewTx(to, 1, 0, nonce))
+				txs = append(txs, miner.NewTx(chain.NetworkID(p), to, 1, 0, nonce))
 				nonce++
 			}
 		}
@@ -326,7 +326,7 @@ func TestRestartKeepsPendingTransactions(t *testing.T) {
 	dir := t.TempDir()
 	a := testNode(t, dir)
 	mineN(t, a, 1)
-	tx, err := a.Send(context.Background(), chain.Address{1}, 3, 1)
+	tx, err := a.Send(context.Background(), chain.NewWallet().Address(), 3, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

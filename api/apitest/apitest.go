@@ -108,8 +108,9 @@ type Case struct {
 
 // Status is the part of GET /status these checks read.
 type Status struct {
-	Address string `json:"address"`
-	Index   uint64 `json:"index"`
+	Address string     `json:"address"`
+	Genesis chain.Hash `json:"genesis"`
+	Index   uint64     `json:"index"`
 }
 
 // TxBadRequests posts every kind of bad /transactions/new to the node at
@@ -119,7 +120,8 @@ type Status struct {
 // The mempool is left empty.
 func TxBadRequests(t *testing.T, base string) {
 	url := base + "/transactions/new"
-	me := MustJSON[Status](t, 200, "GET", base+"/status", nil).Address
+	st := MustJSON[Status](t, 200, "GET", base+"/status", nil)
+	me := st.Address
 	other := Wallet(200)
 	to := Wallet(201).Address().String()
 	MustJSON[map[string]any](t, 200, "GET", base+"/mine", nil)
@@ -130,7 +132,7 @@ func TxBadRequests(t *testing.T, base string) {
 	}](t, 200, "GET", base+"/balance/"+other.Address().String(), nil).Nonce
 
 	signed := func(amount, fee, nonce uint64) map[string]any {
-		j := other.NewTx(Wallet(201).Address(), amount, fee, nonce).JSON()
+		j := other.NewTx(st.Genesis, Wallet(201).Address(), amount, fee, nonce).JSON()
 		return map[string]any{"sender": j.Sender, "recipient": j.Recipient, "amount": j.Amount, "fee": j.Fee, "nonce": j.Nonce, "signature": j.Signature}
 	}
 	tampered := signed(5, 0, nonce)
