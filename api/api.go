@@ -61,6 +61,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +91,19 @@ type Options struct {
 	// ChainPageSize is how many blocks /chain reads from the store at once.
 	// Default 256.
 	ChainPageSize int
+
+	// ListenAddr is the address the API listens on, as given (--http).
+	// Unless its host is "localhost" or a loopback IP, the API is public and
+	// every endpoint but GET /health and GET /status needs Token; its host
+	// is also a name the Host header may carry. Empty means loopback.
+	ListenAddr string
+	// VHosts are further names the Host header may carry besides IP
+	// addresses and localhost (--http-vhosts); "*" allows any.
+	VHosts []string
+	// Token, if set, must come as "Authorization: Bearer <token>" on every
+	// request but GET /health and GET /status, also on loopback. A public
+	// ListenAddr without a Token refuses all those requests (401).
+	Token string
 }
 
 const (
@@ -150,12 +165,13 @@ type server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	routes  []string
+	guard   *guard
 }
 
 // New returns the API's handler for n.
 func New(n *node.Node, opts Options) http.Handler {
 	opts.setDefaults()
-	s := &server{n: n, opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: opts.Metrics}
+	s := &server{n: n, opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: opts.Metrics, guard: newGuard(&opts)}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
@@ -189,11 +205,13 @@ func (s *server) handle(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
 }
 
-// ServeHTTP limits the body, recovers panics, counts the request and turns
-// the mux's own plain-text 404 and 405 replies into JSON.
+// ServeHTTP runs the guard (guard.go), limits the body, recovers panics,
+// counts the request and turns the mux's own plain-text 404 and 405 replies
+// into JSON.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
+	_, pattern := s.mux.Handler(r)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -204,7 +222,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rec, http.StatusInternalServerError, "internal error")
 			}
 		}
-		route := r.Pattern
+		route := pattern
 		if route == "" {
 			route = "unmatched"
 		}
@@ -212,6 +230,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status(), "duration", time.Since(start))
 	}()
 
+	if code, msg := s.guard.check(r, pattern); code != 0 {
+		if code == http.StatusUnauthorized {
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="gossipchain"`)
+		}
+		s.log.Debug("http request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "status", code, "reason", msg)
+		writeError(rec, code, "%s", msg)
+		return
+	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		writeError(rec, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes)
 		return
@@ -221,7 +247,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// server to close the connection after an oversized body.
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	if pattern == "" {
 		// No route: the mux answers 404, 405 (with Allow) or a redirect.
 		s.mux.ServeHTTP(&jsonErrorWriter{statusRecorder: rec, method: r.Method, path: r.URL.Path}, r)
 		return
@@ -368,14 +394,20 @@ func (e *badRequest) Is(target error) bool {
 
 func badf(format string, args ...any) error { return &badRequest{msg: fmt.Sprintf(format, args...)} }
 
-// decodeBody reads one JSON object from the body into v. Unknown fields are
-// ignored; trailing data after the object is not.
+// decodeBody reads one JSON object from the body into v. An unknown field
+// is an error that names it (a misspelt "fees" must not mean fee 0), and so
+// is trailing data after the object.
 func decodeBody(r *http.Request, v any) (int, error) {
 	if r.Body == nil {
 		return http.StatusBadRequest, errors.New("empty body: want a JSON object")
 	}
 	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// encoding/json has no type for this error, only its text.
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return http.StatusBadRequest, fmt.Errorf("unknown field %s (this endpoint takes %s)", field, strings.Join(jsonFields(v), ", "))
+		}
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -405,6 +437,29 @@ func decodeBody(r *http.Request, v any) (int, error) {
 		}
 		return http.StatusBadRequest, fmt.Errorf("bad JSON after the object: %v", err)
 	}
+}
+
+// jsonFields lists the JSON names of the fields of the struct v points to.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, strconv.Quote(name))
+	}
+	return out
 }
 
 func jsonKind(goKind string) string {
