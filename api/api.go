@@ -41,16 +41,49 @@
 //	400  a broken rule or bad input: bad JSON, missing fields, an amount that is
 //	     not a positive integer (1.5, -3, "10", 0 and 1e3 are refused), a bad
 //	     address, signature or nonce, insufficient balance, a malformed
-//	     multiaddr, URL or block id. Unknown JSON fields are ignored.
+//	     multiaddr, URL or block id, an unknown JSON field (named in the
+//	     error: a misspelt "fees" must not mean fee 0)
+//	401  no or a wrong "Authorization: Bearer <token>" where one is needed
+//	403  refused by the guard: a Host, Origin or Sec-Fetch-Site of another site
 //	404  an unknown block or path
 //	405  a known path with the wrong method
 //	409  a transaction that is already pending (chain.ErrKnownTx)
 //	413  a request body over Options.MaxBodyBytes (64 KiB by default)
+//	415  a POST body that is not Content-Type: application/json
 //	502  /nodes/register could connect to none of the nodes given
 //	503  the mempool is full and the fee too low to evict anything
 //	     (chain.ErrMempoolFull), or the chain kept changing while read
 //	504  mining or resolving took longer than its timeout
 //	500  anything else
+//
+// # Who may call it
+//
+// The API moves the node's coins and mines, so no web page may drive it,
+// and off loopback nobody without the token. A middleware (guard.go) checks
+// every request before its handler:
+//
+//   - Host must be an IP address, localhost, the host of the listen address
+//     or a name in Options.VHosts (--http-vhosts; "*" is any), else 403:
+//     a page that rebinds its DNS name to the node (DNS rebinding) sends
+//     that name.
+//   - Origin, when a browser sends one, must be the node's own
+//     (http://<Host>), else 403.
+//   - Sec-Fetch-Site: cross-site or same-site (a browser's <img>, link or
+//     form without Origin) is refused (403) on what changes the node:
+//     GET /mine, /nodes/resolve and every POST.
+//   - Off loopback (Options.ListenAddr), or whenever Options.Token is set,
+//     everything but GET /health and GET /status needs
+//     "Authorization: Bearer <token>" (401). Those two stay open for the
+//     container health check and for another node's /nodes/register, which
+//     asks /status without a token.
+//   - A POST body must be Content-Type: application/json (415). A POST with
+//     neither body nor Content-Type passes (curl -X POST .../mine); any
+//     other Content-Type is refused. Browsers send text/plain and form posts
+//     to other sites without asking first; application/json needs a CORS
+//     preflight, and the API never answers one with CORS headers.
+//
+// Requests with neither Origin nor Sec-Fetch-* (curl, scripts) to a
+// loopback address pass, so the tutorial's curl commands work unchanged.
 package api
 
 import (
