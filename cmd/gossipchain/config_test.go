@@ -77,7 +77,9 @@ func TestParseConfigFlagsAndEnv(t *testing.T) {
 				return slices.Equal(c.httpVHosts, []string{"node1", "chain.example"}) && c.httpToken == "demo-token-0123456789"
 			}},
 		{"vhosts and token flags win", []string{"--http-vhosts", "*", "--http-token", "flag-token-0123456789"}, []string{"GOSSIPCHAIN_HTTP_VHOSTS", "node1", "GOSSIPCHAIN_HTTP_TOKEN", "env-token-0123456789"},
-			func(c *config) bool { return slices.Equal(c.httpVHosts, []string{"*"}) && c.httpToken == "flag-token-0123456789" }},
+			func(c *config) bool {
+				return slices.Equal(c.httpVHosts, []string{"*"}) && c.httpToken == "flag-token-0123456789"
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := parseConfig(c.args, envMap(c.env...), true, io.Discard)
