@@ -41,16 +41,49 @@
 //	400  a broken rule or bad input: bad JSON, missing fields, an amount that is
 //	     not a positive integer (1.5, -3, "10", 0 and 1e3 are refused), a bad
 //	     address, signature or nonce, insufficient balance, a malformed
-//	     multiaddr, URL or block id. Unknown JSON fields are ignored.
+//	     multiaddr, URL or block id, an unknown JSON field (named in the
+//	     error: a misspelt "fees" must not mean fee 0)
+//	401  no or a wrong "Authorization: Bearer <token>" where one is needed
+//	403  refused by the guard: a Host, Origin or Sec-Fetch-Site of another site
 //	404  an unknown block or path
 //	405  a known path with the wrong method
 //	409  a transaction that is already pending (chain.ErrKnownTx)
 //	413  a request body over Options.MaxBodyBytes (64 KiB by default)
+//	415  a POST body that is not Content-Type: application/json
 //	502  /nodes/register could connect to none of the nodes given
 //	503  the mempool is full and the fee too low to evict anything
 //	     (chain.ErrMempoolFull), or the chain kept changing while read
 //	504  mining or resolving took longer than its timeout
 //	500  anything else
+//
+// # Who may call it
+//
+// The API moves the node's coins and mines, so no web page may drive it,
+// and off loopback nobody without the token. A middleware (guard.go) checks
+// every request before its handler:
+//
+//   - Host must be an IP address, localhost, the host of the listen address
+//     or a name in Options.VHosts (--http-vhosts; "*" is any), else 403:
+//     a page that rebinds its DNS name to the node (DNS rebinding) sends
+//     that name.
+//   - Origin, when a browser sends one, must be the node's own
+//     (http://<Host>), else 403.
+//   - Sec-Fetch-Site: cross-site or same-site (a browser's <img>, link or
+//     form without Origin) is refused (403) on what changes the node:
+//     GET /mine, /nodes/resolve and every POST.
+//   - Off loopback (Options.ListenAddr), or whenever Options.Token is set,
+//     everything but GET /health and GET /status needs
+//     "Authorization: Bearer <token>" (401). Those two stay open for the
+//     container health check and for another node's /nodes/register, which
+//     asks /status without a token.
+//   - A POST body must be Content-Type: application/json (415). A POST with
+//     neither body nor Content-Type passes (curl -X POST .../mine); any
+//     other Content-Type is refused. Browsers send text/plain and form posts
+//     to other sites without asking first; application/json needs a CORS
+//     preflight, and the API never answers one with CORS headers.
+//
+// Requests with neither Origin nor Sec-Fetch-* (curl, scripts) to a
+// loopback address pass, so the tutorial's curl commands work unchanged.
 package api
 
 import (
@@ -61,6 +94,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +124,19 @@ type Options struct {
 	// ChainPageSize is how many blocks /chain reads from the store at once.
 	// Default 256.
 	ChainPageSize int
+
+	// ListenAddr is the address the API listens on, as given (--http).
+	// Unless its host is "localhost" or a loopback IP, the API is public and
+	// every endpoint but GET /health and GET /status needs Token; its host
+	// is also a name the Host header may carry. Empty means loopback.
+	ListenAddr string
+	// VHosts are further names the Host header may carry besides IP
+	// addresses and localhost (--http-vhosts); "*" allows any.
+	VHosts []string
+	// Token, if set, must come as "Authorization: Bearer <token>" on every
+	// request but GET /health and GET /status, also on loopback. A public
+	// ListenAddr without a Token refuses all those requests (401).
+	Token string
 }
 
 const (
@@ -150,12 +198,13 @@ type server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	routes  []string
+	guard   *guard
 }
 
 // New returns the API's handler for n.
 func New(n *node.Node, opts Options) http.Handler {
 	opts.setDefaults()
-	s := &server{n: n, opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: opts.Metrics}
+	s := &server{n: n, opts: opts, log: opts.Logger, mux: http.NewServeMux(), metrics: opts.Metrics, guard: newGuard(&opts)}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
@@ -189,11 +238,13 @@ func (s *server) handle(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
 }
 
-// ServeHTTP limits the body, recovers panics, counts the request and turns
-// the mux's own plain-text 404 and 405 replies into JSON.
+// ServeHTTP runs the guard (guard.go), limits the body, recovers panics,
+// counts the request and turns the mux's own plain-text 404 and 405 replies
+// into JSON.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
+	_, pattern := s.mux.Handler(r)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -204,7 +255,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rec, http.StatusInternalServerError, "internal error")
 			}
 		}
-		route := r.Pattern
+		route := pattern
 		if route == "" {
 			route = "unmatched"
 		}
@@ -212,6 +263,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status(), "duration", time.Since(start))
 	}()
 
+	if code, msg := s.guard.check(r, pattern); code != 0 {
+		if code == http.StatusUnauthorized {
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="gossipchain"`)
+		}
+		s.log.Debug("http request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "status", code, "reason", msg)
+		writeError(rec, code, "%s", msg)
+		return
+	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		writeError(rec, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes)
 		return
@@ -221,7 +280,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// server to close the connection after an oversized body.
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	if pattern == "" {
 		// No route: the mux answers 404, 405 (with Allow) or a redirect.
 		s.mux.ServeHTTP(&jsonErrorWriter{statusRecorder: rec, method: r.Method, path: r.URL.Path}, r)
 		return
@@ -368,14 +427,20 @@ func (e *badRequest) Is(target error) bool {
 
 func badf(format string, args ...any) error { return &badRequest{msg: fmt.Sprintf(format, args...)} }
 
-// decodeBody reads one JSON object from the body into v. Unknown fields are
-// ignored; trailing data after the object is not.
+// decodeBody reads one JSON object from the body into v. An unknown field
+// is an error that names it (a misspelt "fees" must not mean fee 0), and so
+// is trailing data after the object.
 func decodeBody(r *http.Request, v any) (int, error) {
 	if r.Body == nil {
 		return http.StatusBadRequest, errors.New("empty body: want a JSON object")
 	}
 	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// encoding/json has no type for this error, only its text.
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return http.StatusBadRequest, fmt.Errorf("unknown field %s (this endpoint takes %s)", field, strings.Join(jsonFields(v), ", "))
+		}
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -405,6 +470,29 @@ func decodeBody(r *http.Request, v any) (int, error) {
 		}
 		return http.StatusBadRequest, fmt.Errorf("bad JSON after the object: %v", err)
 	}
+}
+
+// jsonFields lists the JSON names of the fields of the struct v points to.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, strconv.Quote(name))
+	}
+	return out
 }
 
 func jsonKind(goKind string) string {

@@ -147,11 +147,26 @@ func TestNewTxBadRequests(t *testing.T) {
 	}
 	code, data := call(t, "POST", url, ok)
 	wantError(t, code, data, 409, "already known")
-	// Unknown fields are ignored.
-	mustJSON[txReply](t, 201, "POST", url, fmt.Sprintf(`{"recipient":%q,"amount":1,"comment":"hi"}`, to))
+	// An unknown field is refused, naming it: a misspelt "fees" must not
+	// silently mean fee 0, and nothing is created.
+	code, data = call(t, "POST", url, fmt.Sprintf(`{"recipient":%q,"amount":1,"fees":5}`, to))
+	wantError(t, code, data, 400, `unknown field "fees"`)
+	if !strings.Contains(string(data), `\"fee\"`) {
+		t.Errorf("the error does not list the accepted fields: %s", data)
+	}
+	// A transaction as GET /transactions/pending shows it (every field) is accepted.
+	pending := mustJSON[pendingResponse](t, 200, "GET", tn.url+"/transactions/pending", nil)
+	if pending.Count != 1 {
+		t.Fatalf("pending after a refused unknown field: %+v", pending)
+	}
+	full, err := json.Marshal(other.NewTx(to, 1, 0, 1).JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustJSON[txReply](t, 201, "POST", url, full)
 	bal := mustJSON[balanceReply](t, 200, "GET", tn.url+"/balance/"+other.Address().String(), nil)
-	if bal.Balance != 20 || bal.Nonce != 1 {
-		t.Errorf("other wallet: %+v, want balance 20 (until mined) and next nonce 1", bal)
+	if bal.Balance != 20 || bal.Nonce != 2 {
+		t.Errorf("other wallet: %+v, want balance 20 (until mined) and next nonce 2", bal)
 	}
 }
 
@@ -316,6 +331,7 @@ func TestBodyTooLarge(t *testing.T) {
 		pw.Close()
 	}()
 	req, _ := http.NewRequest("POST", tn.url+"/nodes/register", pr)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

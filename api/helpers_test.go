@@ -24,6 +24,12 @@ type testNode struct {
 
 func newTestNode(t *testing.T) *testNode {
 	t.Helper()
+	return newTestNodeOpts(t, Options{})
+}
+
+// newTestNodeOpts is newTestNode with API options (Metrics is set here).
+func newTestNodeOpts(t *testing.T, opts Options) *testNode {
+	t.Helper()
 	m := NewMetrics()
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("API_TEST_LOG") != "" { // debug logs of the nodes, to see a failure's story
@@ -42,7 +48,8 @@ func newTestNode(t *testing.T) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(n, Options{Metrics: m}))
+	opts.Metrics = m
+	srv := httptest.NewServer(New(n, opts))
 	t.Cleanup(func() {
 		srv.Close()
 		if err := n.Close(); err != nil {

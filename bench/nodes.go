@@ -36,7 +36,7 @@ func serveAPI(n *node.Node, addr string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := api.NewHTTPServer(api.New(n, api.Options{}), nil)
+	srv := api.NewHTTPServer(api.New(n, api.Options{ListenAddr: addr}), nil)
 	go srv.Serve(ln)
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

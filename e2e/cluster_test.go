@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ type cluster struct {
 	ids     map[string]string // service → container ID (stable across restarts)
 	network string            // the compose network's name
 	client  *http.Client
+	token   string // the APIs' bearer token (GOSSIPCHAIN_CLUSTER_HTTP_TOKEN)
 
 	mu      sync.Mutex
 	ports   map[string]string // service → published host:port, looked up lazily
@@ -56,6 +58,7 @@ func TestCluster(t *testing.T) {
 		name string
 		fn   func(*testing.T)
 	}{
+		{"APIAccess", c.testAPIAccess},
 		{"Converge", c.testConverge},
 		{"MDNSOnlyNode", c.testMDNSOnly},
 		{"PartitionHeal", c.testPartitionHeal},
@@ -110,8 +113,9 @@ func startCluster(t *testing.T) *cluster {
 		ports:   map[string]string{},
 		viaExec: map[string]bool{},
 		client:  &http.Client{Timeout: 150 * time.Second},
+		token:   "e2e-token-" + randSuffix() + randSuffix(),
 	}
-	c.env = append(os.Environ(), "GOSSIPCHAIN_IMAGE="+c.image)
+	c.env = append(os.Environ(), "GOSSIPCHAIN_IMAGE="+c.image, "GOSSIPCHAIN_CLUSTER_HTTP_TOKEN="+c.token)
 	for i := range services {
 		// Empty: Docker picks a free host port (127.0.0.1::5000).
 		c.env = append(c.env, fmt.Sprintf("GOSSIPCHAIN_NODE%d_PORT=", i+1))
@@ -354,6 +358,7 @@ func (c *cluster) do(svc, method, path string, body any) (int, []byte, error) {
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		c.forgetPort(svc) // restarted or reconnected: look the port up again
@@ -538,6 +543,60 @@ func (c *cluster) ensureFunded(t *testing.T, svc string, min uint64) {
 
 // testConverge: a transaction sent through node2's API is mined, and every
 // node reports the same head.
+// testAPIAccess: the APIs listen on 0.0.0.0 in their containers, so they
+// want the cluster's token except on /health and /status; no web page may
+// use them; a node registers another by its service name (the Host header
+// the compose file allows through GOSSIPCHAIN_HTTP_VHOSTS).
+func (c *cluster) testAPIAccess(t *testing.T) {
+	hp, err := c.hostPort("node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(method, path string, hdr map[string]string, body string) (int, string) {
+		req, err := http.NewRequest(method, "http://"+hp+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	bearer := "Bearer " + c.token
+	for _, x := range []struct {
+		method, path string
+		hdr          map[string]string
+		body         string
+		want         int
+	}{
+		{"GET", "/chain", nil, "", 401},
+		{"GET", "/mine", map[string]string{"Authorization": "Bearer gossipchain-demo-token-not-a-secret"}, "", 401},
+		{"GET", "/status", nil, "", 200},
+		{"GET", "/health", nil, "", 200},
+		{"POST", "/transactions/new", map[string]string{"Authorization": bearer, "Content-Type": "text/plain", "Origin": "http://evil.example"}, `{"recipient":"00","amount":1}`, 403},
+		{"GET", "/mine", map[string]string{"Authorization": bearer, "Sec-Fetch-Site": "cross-site"}, "", 403},
+	} {
+		if code, body := ask(x.method, x.path, x.hdr, x.body); code != x.want {
+			t.Errorf("node1 %s %s %v: %d %s, want %d", x.method, x.path, x.hdr, code, body, x.want)
+		}
+	}
+	var reg struct {
+		TotalNodes []string `json:"total_nodes"`
+	}
+	if err := c.call("node2", "POST", "/nodes/register", map[string]any{"nodes": []string{"http://node1:5000"}}, 201, &reg); err != nil {
+		t.Fatalf("node2 registers http://node1:5000: %v", err)
+	}
+	if !slices.Contains(reg.TotalNodes, node1PeerID) {
+		t.Errorf("node2's peers after registering http://node1:5000: %q, want node1 %s among them", reg.TotalNodes, node1PeerID)
+	}
+}
+
 func (c *cluster) testConverge(t *testing.T) {
 	recipient := c.status(t, "node4").Address
 	c.ensureFunded(t, "node2", 10)

@@ -41,6 +41,10 @@ func main() {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// docker exec runs with the container's environment, token included.
+	if tok := os.Getenv("GOSSIPCHAIN_HTTP_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := (&http.Client{Timeout: 150 * time.Second}).Do(req)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

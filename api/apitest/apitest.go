@@ -182,6 +182,8 @@ func TxBadRequests(t *testing.T, base string) {
 		{"signed, bad signature", badSig, "signature"},
 		{"signed, short signature", shortSig, "signature"},
 		{"signed, wrong id", badID, "id"},
+		{"unknown field", fmt.Sprintf(`{"recipient":%q,"amount":1,"fees":5}`, to), `unknown field "fees"`},
+		{"signed, unknown field", map[string]any{"sender": other.Address().String(), "recipient": to, "amount": 5, "nonce": nonce, "signature": strings.Repeat("ab", 64), "timestamp": 1}, `unknown field "timestamp"`},
 		{"signed, no sender", map[string]any{"recipient": to, "amount": 5, "nonce": 0, "signature": strings.Repeat("ab", 64)}, "sender"},
 	}
 	for _, c := range cases {
@@ -229,6 +231,7 @@ func RegisterBadRequests(t *testing.T, base, peerID string) {
 		{"bad port", `{"nodes":["127.0.0.1:99999"]}`, "port"},
 		{"second entry bad", `{"nodes":["127.0.0.1:5000","/dns4/x"]}`, "nodes[1]"},
 		{"too many", map[string]any{"nodes": tooMany}, "too many"},
+		{"unknown field", `{"nodes":["127.0.0.1:5000"],"node":"x"}`, `unknown field "node"`},
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {

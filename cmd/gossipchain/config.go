@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gossipchain/gossipchain/api"
 	"github.com/gossipchain/gossipchain/node"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -45,6 +46,8 @@ type config struct {
 	bootstrap    []string
 	mdns         bool
 	http         string // "" = no HTTP API
+	httpVHosts   []string
+	httpToken    string
 	mine         bool
 	console      bool
 	difficulty   uint
@@ -174,6 +177,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	}
 	listen := &listFlag{values: append([]string(nil), node.DefaultListenAddrs...)}
 	bootstrap := &listFlag{}
+	vhosts := &listFlag{}
 	port := &portFlag{}
 	var logLevel, logFormat string
 	fs.StringVar(&c.dataDir, "data-dir", "./gossipchain-data", "directory of the chain store, node key and wallet key")
@@ -181,6 +185,8 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	fs.Var(bootstrap, "bootstrap", "peer multiaddr ending in /p2p/<peer-id> to keep connected to; repeatable or comma-separated")
 	fs.BoolVar(&c.mdns, "mdns", true, "find peers on the LAN with mDNS (--mdns=false to turn off)")
 	fs.StringVar(&c.http, "http", "127.0.0.1:5000", `HTTP API address; "" or "off" turns it off`)
+	fs.Var(vhosts, "http-vhosts", `further names the HTTP API answers to in the Host header, comma-separated ("*" = any); IP addresses, localhost and the --http host always work`)
+	fs.StringVar(&c.httpToken, "http-token", "", "bearer token the HTTP API requires (Authorization: Bearer TOKEN) on all but /health and /status; without it a non-loopback --http gets a random one, written to DATA_DIR/"+api.CookieFile+" (prefer the environment variable to the flag: a command line is visible to every user)")
 	fs.Var(port, "p", "shorthand for --http 127.0.0.1:N, as the tutorial's -p 5001")
 	fs.Var(port, "port", "same as -p")
 	fs.BoolVar(&c.mine, "mine", false, "mine continuously")
@@ -221,7 +227,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	case fromEnv["port"]:
 		c.http = port.addr()
 	}
-	c.listen, c.bootstrap = listen.values, bootstrap.values
+	c.listen, c.bootstrap, c.httpVHosts = listen.values, bootstrap.values, vhosts.values
 	c.logLevelSet = onCmdLine["log-level"] || fromEnv["log-level"]
 	c.logFormat = strings.ToLower(logFormat)
 	if err := c.validate(logLevel); err != nil {
@@ -265,6 +271,14 @@ func (c *config) validate(logLevel string) error {
 			return usageErrorf("--http %q: bad port: %v", c.http, err)
 		}
 	}
+	if err := validToken(c.httpToken); err != nil {
+		return usageErrorf("--http-token: %v", err)
+	}
+	for _, h := range c.httpVHosts {
+		if h != "*" && (strings.ContainsAny(h, "/:[] ") || strings.Trim(h, ".") == "") {
+			return usageErrorf("--http-vhosts %q: want host names without port or scheme (e.g. node1,chain.example), or *", h)
+		}
+	}
 	if len(c.listen) == 0 {
 		return usageErrorf("--listen: at least one multiaddr is needed")
 	}
@@ -276,6 +290,27 @@ func (c *config) validate(logLevel string) error {
 	for _, s := range c.bootstrap {
 		if _, err := node.ParsePeerAddr(s); err != nil {
 			return usageErrorf("--bootstrap %q: %v", s, err)
+		}
+	}
+	return nil
+}
+
+// minTokenLen is the shortest --http-token accepted.
+const minTokenLen = 16
+
+// validToken checks a token given by flag or variable: it travels in an
+// HTTP header, so printable ASCII without spaces, and it must not be
+// guessable at a glance. "" (none given) is valid.
+func validToken(tok string) error {
+	if tok == "" {
+		return nil
+	}
+	if len(tok) < minTokenLen {
+		return fmt.Errorf("%d characters, want at least %d", len(tok), minTokenLen)
+	}
+	for _, r := range tok {
+		if r <= ' ' || r > '~' {
+			return fmt.Errorf("want printable ASCII without spaces")
 		}
 	}
 	return nil

@@ -72,6 +72,14 @@ func TestParseConfigFlagsAndEnv(t *testing.T) {
 		{"empty env is unset", nil, []string{"GOSSIPCHAIN_HTTP", "", "GOSSIPCHAIN_DIFFICULTY", ""}, func(c *config) bool { return c.http == "127.0.0.1:5000" && c.difficulty == 16 }},
 		{"console off on a terminal", []string{"--console=false"}, nil, func(c *config) bool { return !c.console }},
 		{"log level case", []string{"--log-level", "WARN"}, nil, func(c *config) bool { return c.logLevel == slog.LevelWarn && c.logLevelSet }},
+		{"vhosts and token by env", nil, []string{"GOSSIPCHAIN_HTTP_VHOSTS", "node1, chain.example", "GOSSIPCHAIN_HTTP_TOKEN", "demo-token-0123456789"},
+			func(c *config) bool {
+				return slices.Equal(c.httpVHosts, []string{"node1", "chain.example"}) && c.httpToken == "demo-token-0123456789"
+			}},
+		{"vhosts and token flags win", []string{"--http-vhosts", "*", "--http-token", "flag-token-0123456789"}, []string{"GOSSIPCHAIN_HTTP_VHOSTS", "node1", "GOSSIPCHAIN_HTTP_TOKEN", "env-token-0123456789"},
+			func(c *config) bool {
+				return slices.Equal(c.httpVHosts, []string{"*"}) && c.httpToken == "flag-token-0123456789"
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := parseConfig(c.args, envMap(c.env...), true, io.Discard)
@@ -113,6 +121,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"listen", []string{"--listen", "tcp://0.0.0.0:4001"}, nil, "--listen"},
 		{"bootstrap without peer id", []string{"--bootstrap", "/ip4/10.0.0.1/tcp/4001"}, nil, "--bootstrap"},
 		{"empty data dir", []string{"--data-dir", ""}, nil, "--data-dir"},
+		{"short token", []string{"--http-token", "secret"}, nil, "--http-token"},
+		{"token with a space", nil, []string{"GOSSIPCHAIN_HTTP_TOKEN", "secret secret secret"}, "printable"},
+		{"vhost with port", []string{"--http-vhosts", "node1:5000"}, nil, "--http-vhosts"},
+		{"vhost URL", []string{"--http-vhosts", "http://node1"}, nil, "--http-vhosts"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parseConfig(c.args, envMap(c.env...), false, io.Discard)

@@ -7,6 +7,7 @@
 //	gossipchain version                  print the version
 //	gossipchain wallet [--data-dir D]    show the wallet address, creating the key if missing
 //	gossipchain health [--http ADDR]     exit 0 if the local node's API answers /health, else 1
+//	                                     (sends the token of --http-token or --data-dir's cookie file)
 //	gossipchain bench ...                benchmarks (see bench.go)
 //
 // This package is wiring only: flags and environment to configuration,

@@ -68,6 +68,7 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	var srv *http.Server
 	httpErr := make(chan error, 1)
 	httpAddr := "off"
+	cookiePath := ""
 	if cfg.http != "" {
 		ln, err := net.Listen("tcp", cfg.http)
 		if err != nil {
@@ -75,7 +76,24 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			return exitCode(fmt.Errorf("HTTP API: %w", err), stderr)
 		}
 		httpAddr = ln.Addr().String()
-		srv = api.NewHTTPServer(api.New(n, api.Options{Logger: logger, Metrics: metrics}), logger)
+		token, cookie, err := apiToken(cfg.dataDir, cfg.httpToken, cfg.http)
+		if err != nil {
+			ln.Close()
+			n.Close()
+			return exitCode(err, stderr)
+		}
+		if cookie != "" {
+			cookiePath = cookie
+			defer os.Remove(cookie)
+			logger.Info("HTTP API listens off loopback: its token is in the cookie file", "cookie", cookie)
+		}
+		srv = api.NewHTTPServer(api.New(n, api.Options{
+			Logger:     logger,
+			Metrics:    metrics,
+			ListenAddr: cfg.http,
+			VHosts:     cfg.httpVHosts,
+			Token:      token,
+		}), logger)
 		go func() { httpErr <- srv.Serve(ln) }()
 	}
 
@@ -98,6 +116,9 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if cfg.mine {
 		n.StartMining()
 		fmt.Fprintln(stdout, "mining: on")
+	}
+	if cookiePath != "" {
+		fmt.Fprintf(stdout, "http_cookie: %s (the API's token: Authorization: Bearer $(cat %s))\n", cookiePath, cookiePath)
 	}
 	fmt.Fprintf(stdout, "http: %s\n", httpAddr)
 

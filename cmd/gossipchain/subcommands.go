@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gossipchain/gossipchain/api"
 	"github.com/gossipchain/gossipchain/chain"
 	"github.com/gossipchain/gossipchain/node"
 )
@@ -57,14 +58,19 @@ func parseSub(fs *flag.FlagSet, args []string, getenv func(string) string, help 
 // runHealth is `gossipchain health`: GET /health on the local API, for a
 // container's health check (there is no curl in a scratch image). It exits
 // 0 when the node answers {"status":"ok"} and 1 otherwise — also for bad
-// flags, since Docker reserves exit code 2 in health checks.
+// flags, since Docker reserves exit code 2 in health checks. /health needs
+// no token, but the command sends the node's if it has one (--http-token,
+// else the cookie file in --data-dir), so it keeps working should the
+// API ever require it.
 func runHealth(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("gossipchain health")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: gossipchain health [--http ADDR] [--timeout D]\n\nExits 0 if the node's HTTP API answers GET /health, else 1.")
+		fmt.Fprintln(fs.Output(), "Usage: gossipchain health [--http ADDR] [--timeout D] [--data-dir D] [--http-token T]\n\nExits 0 if the node's HTTP API answers GET /health, else 1.")
 		fs.PrintDefaults()
 	}
 	addr := fs.String("http", "127.0.0.1:5000", "the node's HTTP API address (also "+envName("http")+")")
+	dataDir := fs.String("data-dir", "./gossipchain-data", "the node's data directory, whose "+api.CookieFile+" file holds a generated token (also "+envName("data-dir")+")")
+	token := fs.String("http-token", "", "the node's API token, instead of the cookie file (also "+envName("http-token")+")")
 	port := &portFlag{}
 	fs.Var(port, "p", "shorthand for --http 127.0.0.1:N")
 	fs.Var(port, "port", "same as -p")
@@ -90,6 +96,15 @@ func runHealth(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		fmt.Fprintf(stderr, "gossipchain health: %v\n", err)
 		return 1
+	}
+	if *token == "" {
+		if *token, err = readCookie(*dataDir); err != nil {
+			fmt.Fprintf(stderr, "gossipchain health: reading the token: %v\n", err)
+			return 1
+		}
+	}
+	if *token != "" {
+		req.Header.Set("Authorization", "Bearer "+*token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
