@@ -162,7 +162,11 @@ func (o *Options) setDefaults() {
 		o.RegisterTimeout = 30 * time.Second
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+		// No redirects: the URL a caller gives /nodes/register is asked
+		// once, and cannot bounce the request to another address.
+		o.HTTPClient = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	if o.ChainPageSize <= 0 {
 		o.ChainPageSize = 256

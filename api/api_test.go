@@ -159,7 +159,7 @@ func TestNewTxBadRequests(t *testing.T) {
 	if pending.Count != 1 {
 		t.Fatalf("pending after a refused unknown field: %+v", pending)
 	}
-	full, err := json.Marshal(other.NewTx(to, 1, 0, 1).JSON())
+	full, err := json.Marshal(other.NewTx(tn.n.Chain().GenesisHash(), to, 1, 0, 1).JSON())
 	if err != nil {
 		t.Fatal(err)
 	}
