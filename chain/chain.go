@@ -60,6 +60,7 @@ func Open(path string, opts Options) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.setLogger(opts.Logger)
 	c := &Chain{
 		p:       opts.Params,
 		store:   store,
@@ -72,7 +73,7 @@ func Open(path string, opts Options) (*Chain, error) {
 	}
 	if err := c.load(); err != nil {
 		store.Close()
-		return nil, err
+		return nil, store.asDamage(err)
 	}
 	return c, nil
 }
