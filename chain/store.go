@@ -350,6 +350,9 @@ func (s *Store) loadTx(tx *bolt.Tx, t *storedTree) error {
 	})
 }
 
+// The store is only asked for blocks of the tree loaded from it (and for
+// undo records of main-chain blocks): a record not there is damage too.
+
 // storedBlock decodes a block record and checks it is the block its key
 // names: the header hashes to the key and the transactions to the header's
 // Merkle root (the genesis has no transactions: its root commits to the
@@ -372,7 +375,7 @@ func (s *Store) block(k recordKey) (*Block, error) {
 		return s.db.View(func(tx *bolt.Tx) error {
 			v := tx.Bucket(bucketBlocks).Get(k[:])
 			if v == nil {
-				return fmt.Errorf("block %s: %w", k.hash(), ErrNotFound)
+				return s.damage("block %s is in the stored tree but its record is missing", k.hash())
 			}
 			var err error
 			blk, err = s.storedBlock(k, v)
@@ -394,7 +397,7 @@ func (s *Store) blocksUpTo(ks []recordKey, maxBytes int) ([]*Block, error) {
 			for _, k := range ks {
 				v := bk.Get(k[:])
 				if v == nil {
-					return fmt.Errorf("block %s: %w", k.hash(), ErrNotFound)
+					return s.damage("block %s is in the stored tree but its record is missing", k.hash())
 				}
 				if maxBytes >= 0 && len(out) > 0 && size+len(v) > maxBytes {
 					return nil
@@ -421,7 +424,7 @@ func (s *Store) undoRecord(k recordKey) ([]undoEntry, error) {
 		return s.db.View(func(tx *bolt.Tx) error {
 			v := tx.Bucket(bucketUndo).Get(k[:])
 			if v == nil {
-				return fmt.Errorf("undo for block %s: %w", k.hash(), ErrNotFound)
+				return s.damage("undo record of main-chain block %s is missing", k.hash())
 			}
 			var err error
 			if undo, err = decodeUndo(v); err != nil {

@@ -271,7 +271,10 @@ func TestStoreMetaPages(t *testing.T) {
 	}{
 		{"magic", func(d []byte) { d[16] ^= 0xff; d[ps+16] ^= 0xff }, true, "not a bbolt file"},
 		{"version", func(d []byte) { d[20] = 9; d[ps+20] = 9 }, true, "version"},
-		{"both", func(d []byte) { copy(d[16:80], bytes.Repeat([]byte{7}, 64)); copy(d[ps+16:ps+80], bytes.Repeat([]byte{7}, 64)) }, true, "chain.db"},
+		{"both", func(d []byte) {
+			copy(d[16:80], bytes.Repeat([]byte{7}, 64))
+			copy(d[ps+16:ps+80], bytes.Repeat([]byte{7}, 64))
+		}, true, "chain.db"},
 		{"meta0 only", func(d []byte) { copy(d[16:80], bytes.Repeat([]byte{7}, 64)) }, false, ""},
 		{"meta1 only", func(d []byte) { copy(d[ps+16:ps+80], bytes.Repeat([]byte{7}, 64)) }, false, ""},
 	} {
