@@ -60,7 +60,6 @@ func Open(path string, opts Options) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	store.setLogger(opts.Logger)
 	c := &Chain{
 		p:       opts.Params,
 		store:   store,
@@ -75,6 +74,7 @@ func Open(path string, opts Options) (*Chain, error) {
 		store.Close()
 		return nil, store.asDamage(err)
 	}
+	store.setLogger(opts.Logger) // damage found from now on is logged where found
 	return c, nil
 }
 

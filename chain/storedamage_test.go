@@ -94,6 +94,63 @@ func exerciseStore(path string) error {
 	return err
 }
 
+// runtimeDamageEnv has the child cut the store short while it is open.
+const runtimeDamageEnv = "GOSSIPCHAIN_DAMAGE_CHILD_RUNTIME"
+
+// exerciseRuntimeDamage opens a sound store, cuts the file to half of what
+// is in use under the open store, then reads every block: the reads must
+// fail (SIGBUS turned into ErrStoreDamaged), the chain in memory must still
+// answer, and a write must be refused with the way out.
+func exerciseRuntimeDamage(path string) error {
+	p := TestParams()
+	now := p.GenesisTime.Add(20 * 365 * 24 * time.Hour)
+	c, err := Open(path, Options{Params: p, Now: func() time.Time { return now }})
+	if err != nil {
+		return fmt.Errorf("open of the sound store: %v", err) // not damage: the parent fails
+	}
+	defer c.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	m0, _ := parseBoltMeta(data)
+	m1, _ := parseBoltMeta(data[os.Getpagesize():])
+	if err := os.Truncate(path, int64(max(m0.pgid, m1.pgid))*int64(os.Getpagesize())/2); err != nil {
+		return err
+	}
+	tip := c.Tip()
+	var readErr error
+	for i := uint64(1); i <= tip.Index && readErr == nil; i++ {
+		_, readErr = c.BlockByIndex(i)
+	}
+	if !errors.Is(readErr, ErrStoreDamaged) {
+		return fmt.Errorf("reads after the cut: %v", readErr)
+	}
+	if c.Tip().Hash != tip.Hash {
+		return errors.New("tip changed")
+	}
+	b := c.NewBlockTemplate(wallet(9).Address())
+	target, _ := pow.TargetFromBits(b.Bits)
+	for h := [32]byte(b.Hash()); !pow.HashMeetsTarget(&h, target); h = [32]byte(b.Hash()) {
+		b.Nonce++
+	}
+	_, err = c.AddBlock(b)
+	if err == nil || !strings.Contains(err.Error(), "store reset") {
+		return fmt.Errorf("write after the cut: %v", err)
+	}
+	return err
+}
+
+// TestStoreDamagedWhileOpen: a store cut short under a running chain gives
+// errors on reads and writes, never a crash.
+func TestStoreDamagedWhileOpen(t *testing.T) {
+	r := runDamageChild(t, damageFixture(t), runtimeDamageEnv+"=1")
+	t.Logf("%.300s", r)
+	if !strings.HasPrefix(r, "damaged ") {
+		t.Errorf("%q, want damaged", r)
+	}
+}
+
 // TestDamageChild is the child of the damage tests.
 func TestDamageChild(t *testing.T) {
 	path := os.Getenv(damageChildEnv)
@@ -103,7 +160,12 @@ func TestDamageChild(t *testing.T) {
 	if os.Getenv(noPreCheckEnv) != "" {
 		preCheck = func(string) error { return nil }
 	}
-	err := exerciseStore(path)
+	var err error
+	if os.Getenv(runtimeDamageEnv) != "" {
+		err = exerciseRuntimeDamage(path)
+	} else {
+		err = exerciseStore(path)
+	}
 	line := "ok"
 	switch {
 	case errors.Is(err, ErrStoreDamaged):
