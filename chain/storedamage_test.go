@@ -368,6 +368,8 @@ func FuzzOpenStore(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	m0, _ := parseBoltMeta(seed)
+	seed = seed[:m0.pgid*uint64(os.Getpagesize())] // not bbolt's 16 MB of preallocation
 	f.Add(seed)
 	f.Add(seed[:len(seed)/2])
 	f.Add(seed[:4096])
