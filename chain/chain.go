@@ -74,8 +74,9 @@ func Open(path string, opts Options) (*Chain, error) {
 	}
 	if err := c.load(); err != nil {
 		store.Close()
-		return nil, err
+		return nil, store.asDamage(err)
 	}
+	store.setLogger(opts.Logger) // damage found from now on is logged where found
 	return c, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,8 +30,16 @@ import (
 // where hash keys would scatter every commit over the whole tree (sync
 // slowed down as the chain grew). The tree in memory knows every block's
 // index, so lookups by hash cost nothing more.
+//
+// A damaged file is an error, not a crash: OpenStore checks the file before
+// bbolt maps it (checkStoreFile), every access runs under guard, and
+// records that do not decode or do not hash to their key are
+// StoreDamageErrors.
 type Store struct {
-	db *bolt.DB
+	db      *bolt.DB
+	path    string
+	log     *slog.Logger // nil: no logging
+	damaged atomic.Pointer[StoreDamageError]
 }
 
 var (
@@ -67,32 +77,95 @@ const (
 	statusInvalid byte = 2 // broke a rule; so do its descendants
 )
 
-// OpenStore opens or creates the store file.
+// OpenStore opens or creates the store file. A damaged file is a
+// StoreDamageError (errors.Is ErrStoreDamaged).
 func OpenStore(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("store %s is locked by another process", path)
-		}
-		return nil, fmt.Errorf("store %s: %w", path, err)
+	return openStore(path, false)
+}
+
+func boltOptions(readOnly bool) *bolt.Options {
+	o := &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType, ReadOnly: readOnly}
+	if !readOnly {
+		o.InitialMmapSize = 256 << 20
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBlocks, bucketHeaders, bucketMain, bucketState, bucketUndo, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+	return o
+}
+
+// preCheck is checkStoreFile; tests turn it off to see guard catch what it
+// would have.
+var preCheck = checkStoreFile
+
+func openStore(path string, readOnly bool) (*Store, error) {
+	if err := preCheck(path); err != nil {
+		return nil, err
+	}
+	s := &Store{path: path}
+	err := s.guard("open", func() error {
+		db, err := bolt.Open(path, 0o600, boltOptions(readOnly))
+		if err != nil {
+			if errors.Is(err, bolt.ErrTimeout) {
+				return fmt.Errorf("store %s is locked by another process (a node running on this data directory?)", path)
 			}
+			if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrVersionMismatch) || errors.Is(err, bolt.ErrChecksum) {
+				return s.damage("%v", err)
+			}
+			return fmt.Errorf("store %s: %w", path, err)
 		}
+		s.db = db
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		return nil, err
+	}
+	if readOnly {
+		return s, nil
+	}
+	err = s.guard("create buckets", func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketBlocks, bucketHeaders, bucketMain, bucketState, bucketUndo, bucketMeta} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		s.Close()
+		if errors.Is(err, bolt.ErrIncompatibleValue) { // a bucket name holds a plain value
+			err = s.damage("%v", err)
+		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// setLogger has the store log damage at error level when it finds it, as
+// the callers of a read (a sync request, an API call) may log it lower.
+func (s *Store) setLogger(l *slog.Logger) { s.log = l }
+
+// Close closes the file. After a fault bbolt may still hold its locks, so
+// a damaged store is closed with a deadline.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	d := s.damaged.Load()
+	if d == nil {
+		return s.guard("close", s.db.Close)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { recover() }()
+		s.db.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	return d
+}
 
 // writeSet is everything one commit changes. It is filled in memory while
 // blocks are validated and written in one bbolt transaction.
@@ -139,6 +212,10 @@ func (s *Store) commit(w *writeSet) error {
 	if w.empty() {
 		return nil
 	}
+	return s.guard("commit", func() error { return s.commitTx(w) })
+}
+
+func (s *Store) commitTx(w *writeSet) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		blocks, headers, undo := tx.Bucket(bucketBlocks), tx.Bucket(bucketHeaders), tx.Bucket(bucketUndo)
 		for k, b := range w.blocks {
@@ -213,63 +290,97 @@ type storedHeader struct {
 
 func (s *Store) load() (*storedTree, error) {
 	t := &storedTree{state: make(map[Address]Account)}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		g := meta.Get(keyGenesis)
-		if g == nil {
-			return nil // empty store
-		}
-		if f := string(meta.Get(keyFormat)); f != storeFormat {
-			return fmt.Errorf("store format %q, this version reads %q: start with a new data directory", f, storeFormat)
-		}
-		copy(t.genesis[:], g)
-		copy(t.head[:], meta.Get(keyHead))
-		err := tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
-			if len(k) != len(recordKey{}) || len(v) != HeaderSize+1 {
-				return fmt.Errorf("header record: %w", ErrMalformed)
-			}
-			h, _ := DecodeHeader(v[:HeaderSize])
-			if h.Index != binary.BigEndian.Uint64(k) {
-				return fmt.Errorf("header record index: %w", ErrMalformed)
-			}
-			t.headers = append(t.headers, storedHeader{recordKey(k).hash(), h, v[HeaderSize]})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket(bucketMain).ForEach(func(k, v []byte) error {
-			if len(k) != 8 || len(v) != 32 || binary.BigEndian.Uint64(k) != uint64(len(t.main)+1) {
-				return fmt.Errorf("main chain index: %w", ErrMalformed)
-			}
-			t.main = append(t.main, Hash(v))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
-			acct, err := decodeAccount(v)
-			if err != nil || len(k) != 32 {
-				return fmt.Errorf("state record: %w", ErrMalformed)
-			}
-			t.state[Address(k)] = acct
-			return nil
-		})
-	})
+	err := s.guard("load", func() error { return s.db.View(func(tx *bolt.Tx) error { return s.loadTx(tx, t) }) })
 	return t, err
+}
+
+func (s *Store) loadTx(tx *bolt.Tx, t *storedTree) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return s.damage("bucket %q missing", bucketMeta)
+	}
+	for _, b := range [][]byte{bucketHeaders, bucketMain, bucketState} {
+		if tx.Bucket(b) == nil {
+			return s.damage("bucket %q missing", b)
+		}
+	}
+	g := meta.Get(keyGenesis)
+	if g == nil {
+		return nil // empty store
+	}
+	if f := string(meta.Get(keyFormat)); f != storeFormat {
+		return fmt.Errorf("store format %q, this version reads %q: start with a new data directory", f, storeFormat)
+	}
+	if len(g) != len(Hash{}) || len(meta.Get(keyHead)) != len(Hash{}) {
+		return s.damage("genesis or head record of the wrong size")
+	}
+	copy(t.genesis[:], g)
+	copy(t.head[:], meta.Get(keyHead))
+	err := tx.Bucket(bucketHeaders).ForEach(func(k, v []byte) error {
+		if len(k) != len(recordKey{}) || len(v) != HeaderSize+1 {
+			return s.damage("header record %x: wrong size", k)
+		}
+		h, _ := DecodeHeader(v[:HeaderSize])
+		if h.Index != binary.BigEndian.Uint64(k) || h.Hash() != recordKey(k).hash() {
+			return s.damage("header record %x: does not match its key", k)
+		}
+		t.headers = append(t.headers, storedHeader{recordKey(k).hash(), h, v[HeaderSize]})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bucketMain).ForEach(func(k, v []byte) error {
+		if len(k) != 8 || len(v) != 32 || binary.BigEndian.Uint64(k) != uint64(len(t.main)+1) {
+			return s.damage("main chain record %x: wrong size or out of sequence", k)
+		}
+		t.main = append(t.main, Hash(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+		acct, err := decodeAccount(v)
+		if err != nil || len(k) != 32 {
+			return s.damage("state record %x: wrong size", k)
+		}
+		t.state[Address(k)] = acct
+		return nil
+	})
+}
+
+// The store is only asked for blocks of the tree loaded from it (and for
+// undo records of main-chain blocks): a record not there is damage too.
+
+// storedBlock decodes a block record and checks it is the block its key
+// names: the header hashes to the key and the transactions to the header's
+// Merkle root (the genesis has no transactions: its root commits to the
+// network's parameters). A record that is not is damage (bbolt keeps no checksums of
+// its own), not a bad block from a peer.
+func (s *Store) storedBlock(k recordKey, v []byte) (*Block, error) {
+	b, err := DecodeBlock(v, 0)
+	if err != nil {
+		return nil, s.damage("block record %s: %v", k.hash(), err)
+	}
+	if b.Index != binary.BigEndian.Uint64(k[:8]) || b.Hash() != k.hash() || (len(b.Txs) > 0 && MerkleRoot(b.Txs) != b.MerkleRoot) {
+		return nil, s.damage("block record %s: its content does not hash to its key", k.hash())
+	}
+	return b, nil
 }
 
 func (s *Store) block(k recordKey) (*Block, error) {
 	var blk *Block
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBlocks).Get(k[:])
-		if v == nil {
-			return fmt.Errorf("block %s: %w", k.hash(), ErrNotFound)
-		}
-		var err error
-		blk, err = DecodeBlock(v, 0)
-		return err
+	err := s.guard("read block", func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucketBlocks).Get(k[:])
+			if v == nil {
+				return s.damage("block %s is in the stored tree but its record is missing", k.hash())
+			}
+			var err error
+			blk, err = s.storedBlock(k, v)
+			return err
+		})
 	})
 	return blk, err
 }
@@ -279,39 +390,48 @@ func (s *Store) block(k recordKey) (*Block, error) {
 // reading the first). maxBytes < 0 means no limit.
 func (s *Store) blocksUpTo(ks []recordKey, maxBytes int) ([]*Block, error) {
 	out := make([]*Block, 0, len(ks))
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketBlocks)
-		size := 0
-		for _, k := range ks {
-			v := bk.Get(k[:])
-			if v == nil {
-				return fmt.Errorf("block %s: %w", k.hash(), ErrNotFound)
+	err := s.guard("read blocks", func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(bucketBlocks)
+			size := 0
+			for _, k := range ks {
+				v := bk.Get(k[:])
+				if v == nil {
+					return s.damage("block %s is in the stored tree but its record is missing", k.hash())
+				}
+				if maxBytes >= 0 && len(out) > 0 && size+len(v) > maxBytes {
+					return nil
+				}
+				b, err := s.storedBlock(k, v)
+				if err != nil {
+					return err
+				}
+				out = append(out, b)
+				size += len(v)
 			}
-			if maxBytes >= 0 && len(out) > 0 && size+len(v) > maxBytes {
-				return nil
-			}
-			b, err := DecodeBlock(v, 0)
-			if err != nil {
-				return err
-			}
-			out = append(out, b)
-			size += len(v)
-		}
-		return nil
+			return nil
+		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *Store) undoRecord(k recordKey) ([]undoEntry, error) {
 	var undo []undoEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketUndo).Get(k[:])
-		if v == nil {
-			return fmt.Errorf("undo for block %s: %w", k.hash(), ErrNotFound)
-		}
-		var err error
-		undo, err = decodeUndo(v)
-		return err
+	err := s.guard("read undo record", func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucketUndo).Get(k[:])
+			if v == nil {
+				return s.damage("undo record of main-chain block %s is missing", k.hash())
+			}
+			var err error
+			if undo, err = decodeUndo(v); err != nil {
+				return s.damage("undo record of block %s: %v", k.hash(), err)
+			}
+			return nil
+		})
 	})
 	return undo, err
 }

@@ -8,6 +8,7 @@
 //	gossipchain wallet [--data-dir D]    show the wallet address, creating the key if missing
 //	gossipchain health [--http ADDR]     exit 0 if the local node's API answers /health, else 1
 //	                                     (sends the token of --http-token or --data-dir's cookie file)
+//	gossipchain store check|reset        check the chain store, or move a damaged one aside (store.go)
 //	gossipchain bench ...                benchmarks (see bench.go)
 //
 // This package is wiring only: flags and environment to configuration,
@@ -43,6 +44,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			return runWallet(args[1:], os.Getenv, stdout, stderr)
 		case "health":
 			return runHealth(args[1:], os.Getenv, stdout, stderr)
+		case "store":
+			return runStore(args[1:], os.Getenv, stdout, stderr)
 		case "bench":
 			// Owned by bench.go, which another change replaces.
 			return runBench(args[1:])

@@ -60,6 +60,9 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		Logger:       logger,
 		Observe:      metrics.Observe,
 	})
+	if errors.Is(err, chain.ErrStoreDamaged) {
+		return storeDamaged(err, cfg.dataDir, stderr)
+	}
 	if err != nil {
 		return exitCode(err, stderr)
 	}
