@@ -108,6 +108,7 @@ func (p *portFlag) addr() string { return net.JoinHostPort("127.0.0.1", strconv.
 
 const nodeUsage = `Usage: gossipchain [flags]
        gossipchain version | wallet [--data-dir D] | health [--http ADDR] | bench ...
+       gossipchain wallet new|show|balance | send | tx sign   (each with -h)
 
 Runs a gossipchain node: a libp2p peer with an HTTP JSON API and, on a
 terminal, an interactive console. Every flag can also be set with an
@@ -195,7 +196,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageErrorf("unexpected argument %q (subcommands: version, wallet, health, bench)", fs.Arg(0))
+		return nil, usageErrorf("unexpected argument %q (subcommands: version, wallet, send, tx, health, bench)", fs.Arg(0))
 	}
 	onCmdLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCmdLine[f.Name] = true })
