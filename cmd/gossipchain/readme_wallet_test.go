@@ -96,6 +96,9 @@ func TestReadmeSendWalkthrough(t *testing.T) {
 	if n := strings.Count(got, "\nblock: "); n != 2 {
 		t.Errorf("walkthrough printed %d block lines, want one per send --wait:\n%s", n, got)
 	}
+	if t.Failed() {
+		return
+	}
 	_, afterNew, _ := strings.Cut(got, "created: alice.key")
 	alice := field(t, afterNew, "address") // the line wallet new printed
 	// 10 in, 3 + fee 1 back, then the offline-signed 1 once it is mined.
