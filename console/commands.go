@@ -48,6 +48,7 @@ func commandTable() []*command {
 		{name: "chain", usage: "[N]", help: "the last N blocks of the main chain (default 10)", maxArgs: 1, run: cmdChain},
 		{name: "block", usage: "INDEX|HASH", help: "one block in full: header and transactions (HASH may be a prefix of 8+ hex digits)", minArgs: 1, maxArgs: 1, run: cmdBlock},
 		{name: "balance", usage: "[ADDRESS]", help: "the balance and next nonce of an address (default: this node's wallet)", maxArgs: 1, run: cmdBalance},
+		{name: "wallet", help: "this node's wallet: address, balance, pending transactions, next nonce", run: cmdWallet},
 		{name: "mempool", help: "the pending transactions, best fee first", run: cmdMempool},
 		{name: "resolve", help: "ask every peer for its chain; adopt the one with the most work", run: cmdResolve},
 		{name: "quit", aliases: []string{"exit"}, help: "leave the console", run: cmdQuit},

@@ -286,7 +286,7 @@ func TestComplete(t *testing.T) {
 		{line: "send x", pos: -1, want: "send x", wantPos: -1},
 		{line: "zz", pos: -1, want: "zz", wantPos: -1},
 		{line: "sta foo", pos: 3, want: "status foo", wantPos: 6},
-		{line: "", pos: -1, want: "", wantPos: -1, listed: strings.Join([]string{"help", "status", "peers", "connect", "send", "mine", "chain", "block", "balance", "mempool", "resolve", "quit", "exit"}, " ")},
+		{line: "", pos: -1, want: "", wantPos: -1, listed: strings.Join([]string{"help", "status", "peers", "connect", "send", "mine", "chain", "block", "balance", "wallet", "mempool", "resolve", "quit", "exit"}, " ")},
 	} {
 		listed = nil
 		pos := tc.pos

@@ -111,6 +111,7 @@ func (p *portFlag) addr() string { return net.JoinHostPort("127.0.0.1", strconv.
 
 const nodeUsage = `Usage: gossipchain [flags]
        gossipchain version | wallet [--data-dir D] | health [--http ADDR] | bench ...
+       gossipchain wallet new|show|balance | send | tx sign   (each with -h)
        gossipchain store check|reset [--data-dir D]
 
 Runs a gossipchain node: a libp2p peer with an HTTP JSON API and, on a
@@ -202,7 +203,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageErrorf("unexpected argument %q (subcommands: version, wallet, health, store, bench)", fs.Arg(0))
+		return nil, usageErrorf("unexpected argument %q (subcommands: version, wallet, send, tx, health, store, bench)", fs.Arg(0))
 	}
 	onCmdLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCmdLine[f.Name] = true })

@@ -6,6 +6,9 @@
 //	gossipchain [flags]                  run a node (gossipchain -h lists the flags)
 //	gossipchain version                  print the version
 //	gossipchain wallet [--data-dir D]    show the wallet address, creating the key if missing
+//	gossipchain wallet new|show|balance  key files and balances (see wallet_cmds.go)
+//	gossipchain send --to A --amount N   sign here with a key file, submit to a node's API
+//	gossipchain tx sign ...              print a signed transaction, for offline signing
 //	gossipchain health [--http ADDR]     exit 0 if the local node's API answers /health, else 1
 //	                                     (sends the token of --http-token or --data-dir's cookie file)
 //	gossipchain store check|reset        check the chain store, or move a damaged one aside (store.go)
@@ -41,7 +44,11 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, versionString())
 			return 0
 		case "wallet":
-			return runWallet(args[1:], os.Getenv, stdout, stderr)
+			return runWalletCmd(args[1:], os.Getenv, stdout, stderr)
+		case "send":
+			return runSend(args[1:], os.Getenv, stdout, stderr)
+		case "tx":
+			return runTx(args[1:], os.Getenv, stdout, stderr)
 		case "health":
 			return runHealth(args[1:], os.Getenv, stdout, stderr)
 		case "store":
