@@ -44,10 +44,10 @@ type Config struct {
 	// "gossip_tx" (validation), "sync" (one sync exchange), "mine_block".
 	Observe func(name string, seconds float64)
 
-	SyncBatchBlocks  int           // blocks per batch frame; default 128
-	SyncCommitBlocks int           // blocks per store commit while syncing (frames are joined); default 2048
-	SyncRequestMax   int           // blocks per request; default 2000
-	SyncStreamTimout time.Duration // deadline of one sync exchange; default 60 s
+	SyncBatchBlocks   int           // blocks per batch frame; default 128
+	SyncCommitBlocks  int           // blocks per store commit while syncing (frames are joined); default 2048
+	SyncRequestMax    int           // blocks per request; default 2000
+	SyncStreamTimeout time.Duration // deadline of one sync exchange; default 60 s
 	// StatusInterval is how often peers are asked for their status, so a
 	// block that gossip missed (no mesh yet, a partition healed) is synced
 	// anyway; default 5 s.
@@ -74,8 +74,8 @@ func (c *Config) setDefaults() {
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = 5 * time.Second
 	}
-	if c.SyncStreamTimout <= 0 {
-		c.SyncStreamTimout = 60 * time.Second
+	if c.SyncStreamTimeout <= 0 {
+		c.SyncStreamTimeout = 60 * time.Second
 	}
 }
 

@@ -28,7 +28,7 @@ const batchBytes = 4 << 20
 
 func (n *Node) handleSyncStream(s network.Stream) {
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimeout))
 	r := bufio.NewReader(s)
 	req, err := readFrame(r, maxRequestBytes)
 	if err != nil || len(req) == 0 {
@@ -95,7 +95,7 @@ func (n *Node) request(ctx context.Context, p peer.ID, req []byte) (network.Stre
 	if err != nil {
 		return nil, nil, err
 	}
-	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimeout))
 	if err := writeFrame(s, req); err != nil {
 		s.Reset()
 		return nil, nil, err
@@ -199,7 +199,7 @@ func (n *Node) fetch(ctx context.Context, p peer.ID, req []byte, sink func([]*ch
 			}
 			return total, nil
 		}
-		s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+		s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimeout))
 		pending = append(pending, b.blocks...)
 		for _, blk := range b.blocks {
 			pendingBytes += blk.Size()
