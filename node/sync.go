@@ -584,42 +584,13 @@ func (n *Node) onDisconnected(p peer.ID) {
 	}
 	n.mesh.removePeer(p)
 	n.peersMu.Lock()
-	if st := n.peers[p]; st != nil {
-		st.connected = false
-		if st.penalty == 0 {
-			delete(n.peers, p)
-		}
-	}
+	delete(n.peers, p) // penalties live in the ban list, which is bounded
 	n.peersMu.Unlock()
 	n.events.publish(Event{Kind: EventPeerLost, Peer: p, Source: p.String()})
 }
 
-// penalize lowers a misbehaving peer's score (gossipsub then stops
-// trusting it) and disconnects it.
+// penalize is the sync protocol's verdict on garbage or an invalid block:
+// a severe offence, so a ban.
 func (n *Node) penalize(p peer.ID, why error) {
-	n.peersMu.Lock()
-	st := n.peers[p]
-	if st == nil {
-		st = &peerState{}
-		n.peers[p] = st
-	}
-	st.penalty += 100
-	n.peersMu.Unlock()
-	n.metrics.PeersPenalised.Add(1)
-	n.log.Warn("penalising peer", "peer", p, "reason", why)
-	n.host.ConnManager().TagPeer(p, "misbehaved", -100)
-	n.host.Network().ClosePeer(p)
+	n.Penalize(p, SeveritySevere, why.Error())
 }
-
-// appScore is gossipsub's application-specific score: minus our penalties.
-func (n *Node) appScore(p peer.ID) float64 {
-	n.peersMu.Lock()
-	defer n.peersMu.Unlock()
-	if st := n.peers[p]; st != nil {
-		return -st.penalty
-	}
-	return 0
-}
-
-// Penalty is the sync protocol's penalty on a peer (0 for none).
-func (n *Node) Penalty(p peer.ID) float64 { return -n.appScore(p) }
