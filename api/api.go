@@ -226,6 +226,8 @@ func New(n *node.Node, opts Options) http.Handler {
 	s.handle("GET /status", s.handleStatus)
 	s.handle("GET /health", s.handleHealth)
 	s.handle("GET /peers", s.handlePeers)
+	s.handle("GET /peers/banned", s.handleBanned) // bans.go
+	s.handle("POST /peers/unban", s.handleUnban)
 	s.handle("GET /transactions/pending", s.handlePending)
 	s.handle("GET /blocks/{id}", s.handleBlock)
 	s.handle("GET /balance/{address}", s.handleBalance)

@@ -42,6 +42,8 @@ func commandTable() []*command {
 		{name: "help", usage: "[COMMAND]", help: "list the commands, or explain one", maxArgs: 1, argIsCommand: true, run: cmdHelp},
 		{name: "status", help: "the node: peer id, addresses, wallet, head, peers, mempool, mining", run: cmdStatus},
 		{name: "peers", help: "the connected peers", run: cmdPeers},
+		{name: "bans", help: "the banned peers: until when, and why", run: cmdBans},
+		{name: "unban", usage: "PEER-ID | all", help: "let a banned peer (or every one) connect again", minArgs: 1, maxArgs: 1, subwords: []string{"all"}, run: cmdUnban},
 		{name: "connect", usage: "MULTIADDR", help: "connect to a peer by its full multiaddr (.../p2p/<peer-id>)", minArgs: 1, maxArgs: 1, run: cmdConnect},
 		{name: "send", usage: "ADDRESS AMOUNT [FEE]", help: "send coins from this node's wallet (AMOUNT > 0, FEE >= 0, default 0)", minArgs: 2, maxArgs: 3, run: cmdSend},
 		{name: "mine", usage: "[N] | start | stop", help: "mine N blocks now (default 1), or start/stop mining continuously", maxArgs: 1, subwords: []string{"start", "stop"}, run: cmdMine},

@@ -275,7 +275,9 @@ func TestComplete(t *testing.T) {
 		{line: "bal", pos: -1, want: "balance ", wantPos: -1},
 		{line: "me", pos: -1, want: "mempool", wantPos: -1},
 		{line: "m", pos: -1, want: "m", wantPos: -1, listed: "mine mempool"},
-		{line: "b", pos: -1, want: "b", wantPos: -1, listed: "block balance"},
+		{line: "b", pos: -1, want: "b", wantPos: -1, listed: "bans block balance"},
+		{line: "unb", pos: -1, want: "unban ", wantPos: -1},
+		{line: "unban a", pos: -1, want: "unban all", wantPos: -1},
 		{line: "e", pos: -1, want: "exit", wantPos: -1},
 		{line: "mine s", pos: -1, want: "mine st", wantPos: -1},
 		{line: "mine st", pos: -1, want: "mine st", wantPos: -1, listed: "start stop"},
@@ -286,7 +288,7 @@ func TestComplete(t *testing.T) {
 		{line: "send x", pos: -1, want: "send x", wantPos: -1},
 		{line: "zz", pos: -1, want: "zz", wantPos: -1},
 		{line: "sta foo", pos: 3, want: "status foo", wantPos: 6},
-		{line: "", pos: -1, want: "", wantPos: -1, listed: strings.Join([]string{"help", "status", "peers", "connect", "send", "mine", "chain", "block", "balance", "wallet", "mempool", "resolve", "quit", "exit"}, " ")},
+		{line: "", pos: -1, want: "", wantPos: -1, listed: strings.Join([]string{"help", "status", "peers", "bans", "unban", "connect", "send", "mine", "chain", "block", "balance", "wallet", "mempool", "resolve", "quit", "exit"}, " ")},
 	} {
 		listed = nil
 		pos := tc.pos

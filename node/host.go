@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	cmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -44,6 +45,8 @@ type HostConfig struct {
 	ConnLow, ConnHigh int
 	// ConnGrace is how long a new connection is exempt from trimming.
 	ConnGrace time.Duration
+	// Gater, if set, may refuse connections (the node's ban list).
+	Gater connmgr.ConnectionGater
 }
 
 // NewHost builds a libp2p host with TCP and QUIC transports, TLS and Noise
@@ -78,7 +81,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if low > high {
 		return nil, fmt.Errorf("connection manager: low watermark %d above high watermark %d", low, high)
 	}
-	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(grace))
+	cm, err := cmgr.NewConnManager(low, high, cmgr.WithGracePeriod(grace))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
@@ -105,6 +108,9 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	}
 	if cfg.Identity != nil {
 		opts = append(opts, libp2p.Identity(cfg.Identity))
+	}
+	if cfg.Gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {

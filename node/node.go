@@ -44,14 +44,17 @@ type Config struct {
 	// "gossip_tx" (validation), "sync" (one sync exchange), "mine_block".
 	Observe func(name string, seconds float64)
 
-	SyncBatchBlocks  int           // blocks per batch frame; default 128
-	SyncCommitBlocks int           // blocks per store commit while syncing (frames are joined); default 2048
-	SyncRequestMax   int           // blocks per request; default 2000
-	SyncStreamTimout time.Duration // deadline of one sync exchange; default 60 s
+	SyncBatchBlocks   int           // blocks per batch frame; default 128
+	SyncCommitBlocks  int           // blocks per store commit while syncing (frames are joined); default 2048
+	SyncRequestMax    int           // blocks per request; default 2000
+	SyncStreamTimeout time.Duration // deadline of one sync exchange; default 60 s
 	// StatusInterval is how often peers are asked for their status, so a
 	// block that gossip missed (no mesh yet, a partition healed) is synced
 	// anyway; default 5 s.
 	StatusInterval time.Duration
+	// BanDuration is how long a peer whose penalties reach BanThreshold
+	// is refused; default DefaultBanDuration (24 h).
+	BanDuration time.Duration
 	// NoAutoSync turns off the syncs a node starts by itself (on connect,
 	// on status polls, on an orphan block): the bench command calls
 	// SyncFrom or SyncWholeChain itself to time them.
@@ -74,8 +77,11 @@ func (c *Config) setDefaults() {
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = 5 * time.Second
 	}
-	if c.SyncStreamTimout <= 0 {
-		c.SyncStreamTimout = 60 * time.Second
+	if c.BanDuration <= 0 {
+		c.BanDuration = DefaultBanDuration
+	}
+	if c.SyncStreamTimeout <= 0 {
+		c.SyncStreamTimeout = 60 * time.Second
 	}
 }
 
@@ -84,6 +90,7 @@ const (
 	WalletFile = "wallet.key" // the wallet's ed25519 seed, 0600
 	ChainFile  = "chain.db"   // the bbolt store
 	KeyFile    = "node.key"   // the libp2p identity, 0600
+	// BanFile (banlist.go) holds the bans, 0600.
 )
 
 // Node is one gossipchain peer.
@@ -95,6 +102,7 @@ type Node struct {
 	host   host.Host
 	ps     *pubsub.PubSub
 	scores *ScoreBook
+	bans   *banList
 	mesh   *meshTracer
 	miner  *pow.Miner
 	events *eventBus
@@ -133,7 +141,6 @@ type peerState struct {
 	connected bool // PeerConnected reported, PeerLost not yet
 	status    *PeerStatus
 	syncing   bool
-	penalty   float64
 }
 
 // New opens the store and wallet in cfg.DataDir, starts the host, joins the
@@ -157,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		scores: &ScoreBook{},
 		mesh:   newMeshTracer(),
 		txq:    newTxQueue(),
+		bans:   newBanList(filepath.Join(cfg.DataDir, BanFile), cfg.BanDuration, cfg.Logger),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
@@ -176,11 +184,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.loadMempool() // peers hear of them again at the next rebroadcast
+	if err := n.bans.load(); err != nil {
+		// The bans are a defence, not data: a damaged file costs them,
+		// not the start.
+		n.log.Warn("ignoring the ban list", "err", err)
+	}
 	key, err := nodeIdentity(cfg)
 	if err != nil {
 		return nil, err
 	}
-	n.host, err = NewHost(HostConfig{ListenAddrs: cfg.ListenAddrs, Identity: key, ConnLow: cfg.ConnLow, ConnHigh: cfg.ConnHigh})
+	n.host, err = NewHost(HostConfig{ListenAddrs: cfg.ListenAddrs, Identity: key, ConnLow: cfg.ConnLow, ConnHigh: cfg.ConnHigh, Gater: n.bans})
 	if err != nil {
 		return nil, err
 	}

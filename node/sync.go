@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
@@ -28,7 +30,7 @@ const batchBytes = 4 << 20
 
 func (n *Node) handleSyncStream(s network.Stream) {
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimeout))
 	r := bufio.NewReader(s)
 	req, err := readFrame(r, maxRequestBytes)
 	if err != nil || len(req) == 0 {
@@ -88,35 +90,57 @@ func (n *Node) localStatus() PeerStatus {
 
 // Client side.
 
-func (n *Node) request(ctx context.Context, p peer.ID, req []byte) (network.Stream, *bufio.Reader, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// request opens a sync stream to p and sends req. The stream is reset as
+// soon as ctx ends, so a peer that never answers costs the caller its own
+// deadline rather than SyncStreamTimeout; the caller must call release
+// (which also closes the stream) when done with it.
+func (n *Node) request(ctx context.Context, p peer.ID, req []byte) (s network.Stream, r *bufio.Reader, release func(), err error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
+	s, err = n.host.NewStream(network.WithAllowLimitedConn(dctx, "sync"), p, SyncProtocol)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, ctxErr(ctx, err)
 	}
-	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	release = func() {
+		stop()
+		s.Close()
+	}
+	s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimeout))
 	if err := writeFrame(s, req); err != nil {
+		release()
 		s.Reset()
-		return nil, nil, err
+		return nil, nil, nil, ctxErr(ctx, err)
 	}
 	if err := s.CloseWrite(); err != nil {
+		release()
 		s.Reset()
-		return nil, nil, err
+		return nil, nil, nil, ctxErr(ctx, err)
 	}
-	return s, bufio.NewReader(s), nil
+	return s, bufio.NewReader(s), release, nil
 }
 
-// RequestStatus asks a peer for its chain status.
+// ctxErr prefers the context's error: a stream reset because the caller's
+// deadline passed is a timeout, not a network failure (nor the peer's
+// fault).
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+// RequestStatus asks a peer for its chain status. It returns when ctx ends
+// even if the peer never answers.
 func (n *Node) RequestStatus(ctx context.Context, p peer.ID) (PeerStatus, error) {
-	s, r, err := n.request(ctx, p, []byte{reqStatus})
+	_, r, release, err := n.request(ctx, p, []byte{reqStatus})
 	if err != nil {
 		return PeerStatus{}, err
 	}
-	defer s.Close()
+	defer release()
 	b, err := readFrame(r, maxStatusBytes)
 	if err != nil {
-		return PeerStatus{}, err
+		return PeerStatus{}, ctxErr(ctx, err)
 	}
 	return decodeStatus(b)
 }
@@ -128,11 +152,11 @@ var errPeerMisbehaved = errors.New("peer misbehaved")
 // the chain. A reader goroutine decodes the next batch while the chain
 // validates the current one. It returns how many blocks arrived.
 func (n *Node) fetch(ctx context.Context, p peer.ID, req []byte, sink func([]*chain.Block) error) (int, error) {
-	s, r, err := n.request(ctx, p, req)
+	s, r, release, err := n.request(ctx, p, req)
 	if err != nil {
 		return 0, err
 	}
-	defer s.Close()
+	defer release()
 	type batch struct {
 		blocks []*chain.Block
 		err    error
@@ -154,6 +178,8 @@ func (n *Node) fetch(ctx context.Context, p peer.ID, req []byte, sink func([]*ch
 			}
 			if isProtocolViolation(err) {
 				err = fmt.Errorf("%w: %w", errPeerMisbehaved, err)
+			} else {
+				err = ctxErr(ctx, err)
 			}
 			select {
 			case ch <- batch{blocks, err}:
@@ -199,7 +225,7 @@ func (n *Node) fetch(ctx context.Context, p peer.ID, req []byte, sink func([]*ch
 			}
 			return total, nil
 		}
-		s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimout))
+		s.SetDeadline(time.Now().Add(n.cfg.SyncStreamTimeout))
 		pending = append(pending, b.blocks...)
 		for _, blk := range b.blocks {
 			pendingBytes += blk.Size()
@@ -318,23 +344,59 @@ func (n *Node) syncFailed(p peer.ID, err error) {
 	n.log.Debug("sync failed", "peer", p, "err", err)
 }
 
-// Resolve asks every connected peer for its status and syncs from each that
-// has more work, by the whole-chain request as the tutorial's
+// Resolve asks every connected peer for its status (concurrently, each
+// given at most statusTimeout and half the time left, so a peer that never
+// answers cannot eat the deadline) and syncs from each that has more work,
+// most work first, by the whole-chain request as the tutorial's
 // /nodes/resolve does. It reports whether our head changed.
 func (n *Node) Resolve(ctx context.Context) (bool, error) {
 	before := n.chain.Tip().Hash
+	timeout := statusTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d)/2)
+	}
+	type answer struct {
+		p     peer.ID
+		st    PeerStatus
+		ahead bool
+		err   error
+	}
+	peers := n.host.Network().Peers()
+	answers := make([]answer, len(peers))
+	sem := make(chan struct{}, statusConcurrency)
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			sctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			st, ahead, err := n.askStatus(sctx, p)
+			answers[i] = answer{p, st, ahead, err}
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, p := range n.host.Network().Peers() {
-		_, ahead, err := n.askStatus(ctx, p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("status of %s: %w", p, err))
-			continue
+	var ahead []answer
+	for _, a := range answers {
+		switch {
+		case a.err != nil:
+			errs = append(errs, fmt.Errorf("status of %s: %w", a.p, a.err))
+		case a.ahead:
+			ahead = append(ahead, a)
 		}
-		if !ahead {
-			continue
+	}
+	slices.SortFunc(ahead, func(x, y answer) int { return y.st.Work.Cmp(x.st.Work) })
+	for _, a := range ahead {
+		if ctx.Err() != nil {
+			break
 		}
-		if _, err := n.SyncWholeChain(ctx, p); err != nil {
-			errs = append(errs, fmt.Errorf("sync from %s: %w", p, err))
+		if a.st.Work.Cmp(n.chain.Tip().Work) <= 0 {
+			continue // a heavier peer's chain already covers it
+		}
+		if _, err := n.SyncWholeChain(ctx, a.p); err != nil {
+			errs = append(errs, fmt.Errorf("sync from %s: %w", a.p, err))
 		}
 	}
 	changed := n.chain.Tip().Hash != before
@@ -343,6 +405,13 @@ func (n *Node) Resolve(ctx context.Context) (bool, error) {
 	}
 	return false, errors.Join(errs...)
 }
+
+// statusTimeout bounds one status exchange of a poll, a connection or a
+// resolve; statusConcurrency bounds how many run at once.
+const (
+	statusTimeout     = 5 * time.Second
+	statusConcurrency = 16
+)
 
 // syncAsync starts a sync from p unless one is running.
 func (n *Node) syncAsync(p peer.ID) {
@@ -428,7 +497,7 @@ func (n *Node) askStatus(ctx context.Context, p peer.ID) (st PeerStatus, ahead b
 // checkPeer is the status exchange of a connection and of each poll: a peer
 // of another network is dropped, one ahead of us is synced from.
 func (n *Node) checkPeer(ctx context.Context, p peer.ID) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	st, ahead, err := n.askStatus(ctx, p)
 	if err != nil {
@@ -448,10 +517,15 @@ func (n *Node) checkPeer(ctx context.Context, p peer.ID) {
 // pollStatus asks every peer for its status now and then and syncs from
 // those ahead of us. Gossip alone can miss a block: a message published
 // before the mesh forms reaches nobody, and a healed partition announces
-// nothing.
+// nothing. Peers are asked concurrently, at most statusConcurrency at a
+// time, and a peer still being asked is skipped, so one that never answers
+// delays nobody else.
 func (n *Node) pollStatus() {
 	t := time.NewTicker(n.cfg.StatusInterval)
 	defer t.Stop()
+	sem := make(chan struct{}, statusConcurrency)
+	var mu sync.Mutex
+	asking := make(map[peer.ID]bool)
 	for tick := 1; ; tick++ {
 		select {
 		case <-n.ctx.Done():
@@ -462,7 +536,27 @@ func (n *Node) pollStatus() {
 			n.rebroadcastPending()
 		}
 		for _, p := range n.host.Network().Peers() {
-			n.checkPeer(n.ctx, p)
+			mu.Lock()
+			busy := asking[p]
+			asking[p] = true
+			mu.Unlock()
+			if busy {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-n.ctx.Done():
+				return
+			}
+			n.spawn(func() {
+				defer func() {
+					mu.Lock()
+					delete(asking, p)
+					mu.Unlock()
+					<-sem
+				}()
+				n.checkPeer(n.ctx, p)
+			})
 		}
 	}
 }
@@ -490,42 +584,13 @@ func (n *Node) onDisconnected(p peer.ID) {
 	}
 	n.mesh.removePeer(p)
 	n.peersMu.Lock()
-	if st := n.peers[p]; st != nil {
-		st.connected = false
-		if st.penalty == 0 {
-			delete(n.peers, p)
-		}
-	}
+	delete(n.peers, p) // penalties live in the ban list, which is bounded
 	n.peersMu.Unlock()
 	n.events.publish(Event{Kind: EventPeerLost, Peer: p, Source: p.String()})
 }
 
-// penalize lowers a misbehaving peer's score (gossipsub then stops
-// trusting it) and disconnects it.
+// penalize is the sync protocol's verdict on garbage or an invalid block:
+// a severe offence, so a ban.
 func (n *Node) penalize(p peer.ID, why error) {
-	n.peersMu.Lock()
-	st := n.peers[p]
-	if st == nil {
-		st = &peerState{}
-		n.peers[p] = st
-	}
-	st.penalty += 100
-	n.peersMu.Unlock()
-	n.metrics.PeersPenalised.Add(1)
-	n.log.Warn("penalising peer", "peer", p, "reason", why)
-	n.host.ConnManager().TagPeer(p, "misbehaved", -100)
-	n.host.Network().ClosePeer(p)
+	n.Penalize(p, SeveritySevere, why.Error())
 }
-
-// appScore is gossipsub's application-specific score: minus our penalties.
-func (n *Node) appScore(p peer.ID) float64 {
-	n.peersMu.Lock()
-	defer n.peersMu.Unlock()
-	if st := n.peers[p]; st != nil {
-		return -st.penalty
-	}
-	return 0
-}
-
-// Penalty is the sync protocol's penalty on a peer (0 for none).
-func (n *Node) Penalty(p peer.ID) float64 { return -n.appScore(p) }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gossipchain/gossipchain/api"
 	"github.com/gossipchain/gossipchain/node"
@@ -53,6 +54,7 @@ type config struct {
 	difficulty   uint
 	minerWorkers int
 	identitySeed string
+	banDuration  time.Duration
 	logLevel     slog.Level
 	logLevelSet  bool // given explicitly (flag or env)
 	logFormat    string
@@ -196,6 +198,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	fs.UintVar(&c.difficulty, "difficulty", 16, "the network's initial difficulty in leading zero bits, 1..64; nodes of one network must agree")
 	fs.IntVar(&c.minerWorkers, "miner-workers", 0, "mining goroutines (0 = one per core)")
 	fs.StringVar(&c.identitySeed, "identity-seed", "", "derive the node's peer ID from this string instead of the key file, so a demo cluster knows its bootstrap peer's ID in advance (anyone knowing the seed can impersonate the node: demos only)")
+	fs.DurationVar(&c.banDuration, "ban-duration", node.DefaultBanDuration, "how long a misbehaving peer is refused once banned (e.g. 24h, 30m)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json (logs go to stderr)")
 
@@ -247,6 +250,9 @@ func (c *config) validate(logLevel string) error {
 	}
 	if c.minerWorkers < 0 {
 		return usageErrorf("--miner-workers %d: must be 0 (one per core) or more", c.minerWorkers)
+	}
+	if c.banDuration <= 0 {
+		return usageErrorf("--ban-duration %s: must be positive", c.banDuration)
 	}
 	switch strings.ToLower(logLevel) {
 	case "debug":

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gossipchain/gossipchain/node"
 )
@@ -80,6 +81,9 @@ func TestParseConfigFlagsAndEnv(t *testing.T) {
 			func(c *config) bool {
 				return slices.Equal(c.httpVHosts, []string{"*"}) && c.httpToken == "flag-token-0123456789"
 			}},
+		{"ban duration default", nil, nil, func(c *config) bool { return c.banDuration == node.DefaultBanDuration }},
+		{"ban duration", []string{"--ban-duration", "90m"}, nil, func(c *config) bool { return c.banDuration == 90*time.Minute }},
+		{"ban duration by env", nil, []string{"GOSSIPCHAIN_BAN_DURATION", "2h"}, func(c *config) bool { return c.banDuration == 2*time.Hour }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := parseConfig(c.args, envMap(c.env...), true, io.Discard)
@@ -112,6 +116,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 		{"miner workers", []string{"--miner-workers", "-2"}, nil, "--miner-workers"},
+		{"ban duration zero", []string{"--ban-duration", "0s"}, nil, "--ban-duration"},
+		{"ban duration not a duration", nil, []string{"GOSSIPCHAIN_BAN_DURATION", "forever"}, "GOSSIPCHAIN_BAN_DURATION"},
 		{"port range", []string{"-p", "70000"}, nil, "port"},
 		{"port not a number", []string{"--port", "http"}, nil, "port"},
 		{"http and port", []string{"--http", "127.0.0.1:1", "-p", "2"}, nil, "either"},

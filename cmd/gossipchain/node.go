@@ -57,6 +57,7 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		MDNS:         cfg.mdns,
 		MinerWorkers: cfg.minerWorkers,
 		IdentitySeed: cfg.identitySeed,
+		BanDuration:  cfg.banDuration,
 		Logger:       logger,
 		Observe:      metrics.Observe,
 	})
