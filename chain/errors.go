@@ -23,6 +23,8 @@ var (
 	ErrDuplicateTx     = errors.New("duplicate transaction")
 	ErrInvalidAncestor = errors.New("block descends from an invalid block")
 	ErrBadGenesis      = errors.New("genesis block does not match network")
+	ErrLowWorkBranch   = errors.New("branch has too little work to be stored")
+	ErrTooManyHeaders  = errors.New("header chain over the session limit")
 
 	// Transaction rules.
 	ErrBadSignature        = errors.New("bad or missing signature")
