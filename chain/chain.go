@@ -34,8 +34,8 @@ type Chain struct {
 	state   map[Address]Account
 	orphans *orphanPool
 	pool    *Mempool
-	broken  error // a failed disk commit: memory and disk may differ, refuse writes
-	network Hash  // the genesis hash, which signatures commit to
+	broken  error             // a failed disk commit: memory and disk may differ, refuse writes
+	network Hash              // the genesis hash, which signatures commit to
 	proven  map[Hash]struct{} // blocks of header chains proven heavier than our head
 }
 
@@ -585,6 +585,7 @@ func (c *Chain) checkBatchContext(blocks []*Block, hashes []Hash) (int, error) {
 	}
 	return bad, badErr
 }
+
 // knownPrefix is how many of the first blocks are in the tree and not known
 // to be invalid.
 func (c *Chain) knownPrefix(blocks []*Block) int {
