@@ -142,7 +142,12 @@ func TestHeaderBranchRules(t *testing.T) {
 		"unknown parent": {hs[1:], ErrUnknownParent},
 		"wrong bits":     {[]Header{hs[0], b.Header}, ErrBadDifficulty},
 		"bad PoW":        {[]Header{func() Header { x := &Block{Header: hs[0]}; failPoW(t, x); return x.Header }()}, ErrBadPoW},
-		"time too old":   {[]Header{func() Header { x := &Block{Header: hs[0]}; x.Timestamp = f.genesis.Timestamp; solve(t, x); return x.Header }()}, ErrTimeTooOld},
+		"time too old": {[]Header{func() Header {
+			x := &Block{Header: hs[0]}
+			x.Timestamp = f.genesis.Timestamp
+			solve(t, x)
+			return x.Header
+		}()}, ErrTimeTooOld},
 	} {
 		hb := f.c.NewHeaderBranch(10)
 		if err := hb.Add(tc.hs); !errors.Is(err, tc.want) {
