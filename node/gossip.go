@@ -144,6 +144,11 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		return pubsub.ValidationAccept
 	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):
 		return pubsub.ValidationIgnore
+	case errors.Is(err, chain.ErrLowWorkBranch):
+		// Valid perhaps, but not worth storing or relaying: a branch
+		// far behind ours costs its sender little work.
+		n.penalize(from, err)
+		return pubsub.ValidationIgnore
 	default:
 		n.metrics.BlocksRejected.Add(1)
 		n.log.Info("rejected gossiped block", "block", b.Hash(), "from", from, "err", err)
