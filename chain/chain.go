@@ -34,8 +34,9 @@ type Chain struct {
 	state   map[Address]Account
 	orphans *orphanPool
 	pool    *Mempool
-	broken  error // a failed disk commit: memory and disk may differ, refuse writes
-	network Hash  // the genesis hash, which signatures commit to
+	broken  error             // a failed disk commit: memory and disk may differ, refuse writes
+	network Hash              // the genesis hash, which signatures commit to
+	proven  map[Hash]struct{} // blocks of header chains proven heavier than our head
 }
 
 // Open opens the ledger stored at path, creating it with the genesis block of
@@ -71,6 +72,7 @@ func Open(path string, opts Options) (*Chain, error) {
 		orphans: newOrphanPool(opts.MaxOrphans, opts.MaxOrphans*opts.Params.MaxBlockBytes/8),
 		pool:    NewMempool(opts.MempoolMaxTxs, opts.MempoolMaxBytes),
 		network: NetworkID(opts.Params),
+		proven:  make(map[Hash]struct{}),
 	}
 	if err := c.load(); err != nil {
 		store.Close()
@@ -388,8 +390,32 @@ type AddResult struct {
 // pool and the result names the missing parent. Once AddBlock returns
 // without error the block is on disk.
 func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
-	if err := CheckBlockSanity(b, c.p); err != nil {
+	// The checks run cheapest first (see processBlock); the costly ones,
+	// body and signatures, run without the lock, after every check that
+	// needs the tree passed under the read lock. processBlock repeats
+	// those under the write lock, since the tree may have changed.
+	h := b.Hash()
+	if err := checkBlockCheap(b, h, c.p); err != nil {
 		return nil, err
+	}
+	c.mu.RLock()
+	parent, err := c.place(b, h, c.main[len(c.main)-1], false)
+	if err == nil && parent == nil && c.orphans.has(h) {
+		err = fmt.Errorf("block %s: %w", h, ErrKnownBlock)
+	}
+	c.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	mode := addMode{orphanOK: true}
+	if parent != nil {
+		if err := checkBlockBody(b, h); err != nil {
+			return nil, err
+		}
+		if err := verifyBlockTxs(b, h, c.network); err != nil {
+			return nil, err
+		}
+		mode.checked = true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -397,11 +423,11 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		return nil, c.broken
 	}
 	p := c.begin()
-	res, err := c.processBlock(p, b, true)
+	res, err := c.processBlock(p, b, mode)
 	if err == nil && res.Status != StatusOrphan {
 		// Not for an orphan: its waiting children would be taken out of
 		// the pool and fail for want of a parent.
-		c.connectOrphans(p, b.Hash())
+		c.connectOrphans(p, h)
 	}
 	if cerr := c.finish(p); cerr != nil {
 		return nil, cerr
@@ -413,34 +439,61 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 	return res, nil
 }
 
-// AddBlocks is the sync path: blocks that should extend each other, checked
-// with signatures on all cores and written in one commit. It stops at the
-// first invalid block, keeps the valid ones before it, and returns how many
-// were accepted with the error. Blocks already known are skipped.
+// AddBlocks is the sync path: blocks that should extend each other, written
+// in one commit. The checks run by cost over the whole batch: the cheap
+// ones of every block, then the context of every block (linking, index,
+// difficulty, time, the low-work rule) against the tree, then the bodies,
+// and only then the signatures, on all cores. It stops at the first invalid
+// block, keeps the valid ones before it, and returns how many were accepted
+// with the error. Blocks already known are skipped.
+//
+// Blocks of a branch with less work than the head are stored only if a
+// later block of the same batch, or a proven header chain
+// (HeaderBranch.Prove), shows that the branch is heavy enough.
 func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	// A leading run of blocks we already hold (the whole-chain request
 	// sends them all, from the genesis, which has no coinbase) is skipped
 	// before the checks: they cost no signature checks, as a known block
 	// from gossip costs none.
 	known := c.knownPrefix(blocks)
-	// A batch is one branch: each block extends the one before it. A
-	// batch that does not is cut at the break.
-	unlinked, linkErr := len(blocks), error(nil)
-	for i := max(known, 1); i < len(blocks); i++ {
-		if blocks[i].PrevHash != blocks[i-1].Hash() {
-			unlinked = i
-			linkErr = fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i, blocks[i].Hash(), i-1, ErrBadPrevHash)
+	good := blocks[known:]
+	bad, badErr := len(good), error(nil)
+	cut := func(i int, err error) {
+		if i < bad {
+			bad, badErr = i, err
+			good = good[:i]
+		}
+	}
+	hashes := make([]Hash, len(good))
+	for i, b := range good {
+		hashes[i] = b.Hash()
+		// A batch is one branch: each block extends the one before it. A
+		// batch that does not is cut at the break.
+		if i+known > 0 && b.PrevHash != blocks[i+known-1].Hash() {
+			cut(i, fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i+known, hashes[i], i+known-1, ErrBadPrevHash))
+			break
+		}
+		if err := checkBlockCheap(b, hashes[i], c.p); err != nil {
+			cut(i, err)
 			break
 		}
 	}
-	good := blocks[known:unlinked]
-	bad, badErr := CheckBlocksSanity(good, c.p)
-	if bad >= 0 {
-		good = good[:bad]
-	} else if linkErr != nil {
-		badErr = linkErr
-		bad = len(good)
+	c.mu.RLock()
+	ctxBad, ctxErr := c.checkBatchContext(good, hashes)
+	c.mu.RUnlock()
+	if ctxBad >= 0 {
+		cut(ctxBad, ctxErr)
 	}
+	for i, b := range good {
+		if err := checkBlockBody(b, hashes[i]); err != nil {
+			cut(i, err)
+			break
+		}
+	}
+	if i, err := verifyBlocksTxs(good, c.network); i >= 0 {
+		cut(i, err)
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken != nil {
@@ -453,7 +506,9 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	var added []Hash
 	for _, b := range good {
 		var r *AddResult
-		r, err = c.processBlock(p, b, false)
+		// The batch's context was checked above, so the low-work rule
+		// has passed for the branch as a whole.
+		r, err = c.processBlock(p, b, addMode{checked: true, allowLow: true})
 		if errors.Is(err, ErrKnownBlock) {
 			err = nil
 			n++
@@ -473,11 +528,63 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	if cerr := c.finish(p); cerr != nil {
 		return 0, nil, cerr
 	}
-	if err == nil && bad >= 0 {
+	if err == nil && badErr != nil {
 		err = badErr
 	}
 	res.Connected, res.Disconnected, res.Reorg = p.connected, p.disconnected, len(p.disconnected) > 0
 	return n, res, err
+}
+
+// checkBatchContext checks the context of a linked batch against the tree
+// and the batch's own earlier blocks (as nodes outside the tree), and the
+// low-work rule for the batch as one branch: a block passes if it, a later
+// block of the batch, or a proven header chain has enough work. It returns
+// the index of the first block that fails, or -1. Read lock held.
+func (c *Chain) checkBatchContext(blocks []*Block, hashes []Hash) (int, error) {
+	if len(blocks) == 0 {
+		return -1, nil
+	}
+	tip := c.main[len(c.main)-1]
+	parent := c.nodes[blocks[0].PrevHash]
+	if parent == nil {
+		return 0, fmt.Errorf("block %s: parent %s: %w", hashes[0], blocks[0].PrevHash, ErrUnknownParent)
+	}
+	heavy := -1 // the last block whose branch has enough work
+	bad, badErr := -1, error(nil)
+	work := make([]*big.Int, len(blocks))
+	for i, b := range blocks {
+		h := hashes[i]
+		if n, ok := c.nodes[h]; ok && n.status != statusInvalid {
+			parent = n // known (a repeat in the batch): processBlock skips it
+			heavy, work[i] = i, n.work
+			continue
+		}
+		if _, ok := c.nodes[h]; ok {
+			bad, badErr = i, fmt.Errorf("block %s: known to be invalid: %w", h, ErrInvalidAncestor)
+			break
+		}
+		if parent.status == statusInvalid {
+			bad, badErr = i, fmt.Errorf("block %s: parent %s: %w", h, parent.hash, ErrInvalidAncestor)
+			break
+		}
+		if err := c.checkContext(&b.Header, h, parent); err != nil {
+			bad, badErr = i, err
+			break
+		}
+		parent = newBlockNode(h, b.Header, parent)
+		work[i] = parent.work
+		if c.checkWork(h, parent.work, tip) == nil {
+			heavy = i
+		}
+	}
+	end := len(blocks)
+	if bad >= 0 {
+		end = bad
+	}
+	if heavy < end-1 {
+		return heavy + 1, c.checkWork(hashes[heavy+1], work[heavy+1], tip)
+	}
+	return bad, badErr
 }
 
 // knownPrefix is how many of the first blocks are in the tree and not known

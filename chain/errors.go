@@ -23,6 +23,8 @@ var (
 	ErrDuplicateTx     = errors.New("duplicate transaction")
 	ErrInvalidAncestor = errors.New("block descends from an invalid block")
 	ErrBadGenesis      = errors.New("genesis block does not match network")
+	ErrLowWorkBranch   = errors.New("branch has too little work to be stored")
+	ErrTooManyHeaders  = errors.New("header chain over the session limit")
 
 	// Transaction rules.
 	ErrBadSignature        = errors.New("bad or missing signature")
@@ -34,6 +36,9 @@ var (
 	// Mempool admission.
 	ErrMempoolFull = errors.New("mempool full and fee too low to evict")
 	ErrKnownTx     = errors.New("transaction already known")
+
+	// Not a rule break: our own store failed, the input may be fine.
+	ErrStoreFailed = errors.New("store write failed")
 
 	// Not a rule break: the block is already stored.
 	ErrKnownBlock = errors.New("block already known")

@@ -58,20 +58,25 @@ func (c *Chain) undoOf(p *pending, h Hash) ([]undoEntry, error) {
 	return c.store.undoRecord(keyOf(c.nodes[h].header.Index, h))
 }
 
-// processBlock adds one sanity-checked block to p. With orphanOK a block
-// whose parent is unknown goes to the orphan pool; without it (a sync batch,
-// which must link up) it is an error.
-func (c *Chain) processBlock(p *pending, b *Block, orphanOK bool) (*AddResult, error) {
+// addMode says what processBlock may assume of a block and what it allows.
+type addMode struct {
+	orphanOK bool // an unknown parent sends the block to the orphan pool (else: error)
+	checked  bool // body and signatures already checked (outside the lock)
+	allowLow bool // a low-work block is on a branch already proven to have more work
+}
+
+// processBlock adds a block that passed checkBlockCheap to p. The checks
+// run cheapest first: known or invalid, parent (an orphan goes to the pool,
+// if mode allows, with no more checks), context, the low-work rule, and
+// only then, unless mode.checked, the body and the signatures.
+func (c *Chain) processBlock(p *pending, b *Block, mode addMode) (*AddResult, error) {
 	h := b.Hash()
-	if n, ok := c.nodes[h]; ok {
-		if n.status == statusInvalid {
-			return nil, fmt.Errorf("block %s: known to be invalid: %w", h, ErrInvalidAncestor)
-		}
-		return nil, fmt.Errorf("block %s: %w", h, ErrKnownBlock)
+	parent, err := c.place(b, h, c.tipOf(p), mode.allowLow)
+	if err != nil {
+		return nil, err
 	}
-	parent := c.nodes[b.PrevHash]
 	if parent == nil {
-		if !orphanOK {
+		if !mode.orphanOK {
 			return nil, fmt.Errorf("block %s: parent %s: %w", h, b.PrevHash, ErrUnknownParent)
 		}
 		if c.orphans.has(h) {
@@ -80,14 +85,17 @@ func (c *Chain) processBlock(p *pending, b *Block, orphanOK bool) (*AddResult, e
 		c.orphans.add(b)
 		return &AddResult{Status: StatusOrphan, MissingParent: b.PrevHash}, nil
 	}
-	if parent.status == statusInvalid {
-		return nil, fmt.Errorf("block %s: parent %s: %w", h, parent.hash, ErrInvalidAncestor)
-	}
-	if err := c.checkContext(b, h, parent); err != nil {
-		return nil, err
+	if !mode.checked {
+		if err := checkBlockBody(b, h); err != nil {
+			return nil, err
+		}
+		if err := verifyBlockTxs(b, h, c.network); err != nil {
+			return nil, err
+		}
 	}
 	node := newBlockNode(h, b.Header, parent)
 	c.nodes[h] = node
+	delete(c.proven, h)
 	p.blocks[h] = b
 	k := keyOf(b.Index, h)
 	p.ws.blocks[k] = b.Bytes()
@@ -107,9 +115,39 @@ func (c *Chain) processBlock(p *pending, b *Block, orphanOK bool) (*AddResult, e
 	return &AddResult{Status: StatusSide}, nil
 }
 
+// place runs the checks of a block that need the tree but not its body:
+// known or invalid, parent (nil, no error: an orphan), context, and the
+// low-work rule against tip. It reads the tree only, so AddBlock runs it
+// under the read lock before the costly checks, and processBlock again
+// under the write lock.
+func (c *Chain) place(b *Block, h Hash, tip *blockNode, allowLow bool) (*blockNode, error) {
+	if n, ok := c.nodes[h]; ok {
+		if n.status == statusInvalid {
+			return nil, fmt.Errorf("block %s: known to be invalid: %w", h, ErrInvalidAncestor)
+		}
+		return nil, fmt.Errorf("block %s: %w", h, ErrKnownBlock)
+	}
+	parent := c.nodes[b.PrevHash]
+	if parent == nil {
+		return nil, nil
+	}
+	if parent.status == statusInvalid {
+		return nil, fmt.Errorf("block %s: parent %s: %w", h, parent.hash, ErrInvalidAncestor)
+	}
+	if err := c.checkContext(&b.Header, h, parent); err != nil {
+		return nil, err
+	}
+	if !allowLow {
+		if err := c.checkWork(h, workAfter(parent, b.Bits), tip); err != nil {
+			return nil, err
+		}
+	}
+	return parent, nil
+}
+
 // checkContext checks the rules that need the parent: index, difficulty and
 // timestamp.
-func (c *Chain) checkContext(b *Block, h Hash, parent *blockNode) error {
+func (c *Chain) checkContext(b *Header, h Hash, parent *blockNode) error {
 	if b.Index != parent.header.Index+1 {
 		return fmt.Errorf("block %s: index %d after %d: %w", h, b.Index, parent.header.Index, ErrBadIndex)
 	}
@@ -228,7 +266,9 @@ func (c *Chain) connectOrphans(p *pending, parent Hash) {
 		h := queue[0]
 		queue = queue[1:]
 		for _, b := range c.orphans.takeChildren(h) {
-			if _, err := c.processBlock(p, b, false); err != nil {
+			// Orphans were checked for their header only: they get
+			// every other check here.
+			if _, err := c.processBlock(p, b, addMode{}); err != nil {
 				c.log.Debug("orphan rejected", "block", b.Hash(), "err", err)
 				continue
 			}
@@ -246,7 +286,7 @@ func (c *Chain) finish(p *pending) error {
 	}
 	p.ws.mainHeight = p.height
 	if err := c.store.commit(p.ws); err != nil {
-		c.broken = fmt.Errorf("store write failed, restart the node: %w", err)
+		c.broken = fmt.Errorf("%w, restart the node: %w", ErrStoreFailed, err)
 		return c.broken
 	}
 	for a, acct := range p.state.accts {

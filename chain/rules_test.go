@@ -814,7 +814,8 @@ func TestRetargetThroughChain(t *testing.T) {
 	miner := wallet(9).Address()
 	at := func(i uint64, spacing time.Duration) { clock.t = p.GenesisTime.Add(time.Duration(i-1) * spacing) }
 
-	// Blocks 2..4 every 2×TargetSpacing: the period 1..4 took 3×20 s for 3×10 s wanted.
+	// Blocks 2..4 every 2×TargetSpacing: the first window is measured from
+	// block 2 (not the genesis), 2×20 s for 2×10 s wanted.
 	slow := 2 * p.TargetSpacing
 	for i := uint64(2); i <= 4; i++ {
 		at(i, slow)
@@ -825,7 +826,7 @@ func TestRetargetThroughChain(t *testing.T) {
 		solve(t, b)
 		accept(t, c, b)
 	}
-	want := pow.Retarget(p.InitialBits, 3*slow, 3*p.TargetSpacing, p.LimitBits)
+	want := pow.Retarget(p.InitialBits, 2*slow, 2*p.TargetSpacing, p.LimitBits)
 	oldT, _ := pow.TargetFromBits(p.InitialBits)
 	newT, _ := pow.TargetFromBits(want)
 	twice := new(big.Int).Lsh(oldT, 1)
@@ -866,7 +867,9 @@ func TestRetargetThroughChain(t *testing.T) {
 	}
 	clock.t = clock.t.Add(time.Millisecond)
 	b9 := c.NewBlockTemplate(miner)
-	harder := pow.Retarget(want, 3*p.TargetSpacing/8, 3*p.TargetSpacing, p.LimitBits)
+	// The window is measured over 4 intervals, from block 4 (the last of
+	// the previous window) to block 8: one slow interval, three fast.
+	harder := pow.Retarget(want, slow+3*p.TargetSpacing/8, 4*p.TargetSpacing, p.LimitBits)
 	if b9.Bits != harder || pow.Work(harder).Cmp(pow.Work(want)) <= 0 {
 		t.Fatalf("block 9 bits %08x, want harder %08x", b9.Bits, harder)
 	}

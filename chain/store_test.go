@@ -172,7 +172,7 @@ func TestStoreOtherNetworkRefused(t *testing.T) {
 		"genesis time":   func(p *Params) { p.GenesisTime = p.GenesisTime.Add(time.Second) },
 		"retarget":       func(p *Params) { p.RetargetInterval = 10 },
 		"block size":     func(p *Params) { p.MaxBlockBytes-- },
-		"future drift":   func(p *Params) { p.MaxFutureDrift = time.Minute },
+		"future drift":   func(p *Params) { p.MaxFutureDrift = 2 * time.Minute },
 		"default (live)": func(p *Params) { *p = DefaultParams() },
 	}
 	for name, change := range others {

@@ -34,16 +34,31 @@ func (n *blockNode) ancestor(i uint64) *blockNode {
 }
 
 // expectedBits is the difficulty a child of parent must carry. Every
-// RetargetInterval blocks the target is scaled by how long the last interval
+// RetargetInterval blocks the target is scaled by how long the last window
 // took against how long it should have, clamped ×4/÷4 (Bitcoin's rule).
+//
+// A window of n blocks is measured over n intervals, from the last block of
+// the previous window to the last block of this one: windows overlap by one
+// block, so the time between two windows is never left out. (Bitcoin
+// measures n−1 intervals from the window's first block, which lets a miner
+// set each window's last timestamp late and the next window's first early,
+// easing difficulty every period while the clock stands still: the
+// time-warp.) The first window has no previous one; it is measured from
+// block 2, not from the genesis, whose timestamp is fixed in the params and
+// says nothing about when mining started.
 func expectedBits(parent *blockNode, p Params) uint32 {
 	next := parent.header.Index + 1
 	n := p.RetargetInterval
 	if n < 2 || (next-1)%n != 0 {
 		return parent.header.Bits
 	}
-	first := parent.ancestor(next - n)
+	from := max(parent.header.Index-n, 2)
+	intervals := parent.header.Index - from
+	if intervals == 0 {
+		return parent.header.Bits
+	}
+	first := parent.ancestor(from)
 	actual := time.Duration(parent.header.Timestamp-first.header.Timestamp) * time.Millisecond
-	expected := time.Duration(n-1) * p.TargetSpacing
+	expected := time.Duration(intervals) * p.TargetSpacing
 	return pow.Retarget(parent.header.Bits, actual, expected, p.LimitBits)
 }

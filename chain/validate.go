@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gossipchain/gossipchain/pow"
 )
@@ -23,10 +24,15 @@ func CheckTxSanity(tx *Tx, network Hash) error {
 	return verifyTx(tx, network)
 }
 
+// sigChecks counts verifyTx calls: the test hook that shows which paths
+// reach the costly checks.
+var sigChecks atomic.Int64
+
 // verifyTx is the per-transaction crypto of a transfer, the costly checks
 // that run last and in parallel: both addresses must be keys that can own
 // coins (CheckAddress), and the signature must verify on network.
 func verifyTx(tx *Tx, network Hash) error {
+	sigChecks.Add(1)
 	if err := CheckAddress(tx.Sender); err != nil {
 		return fmt.Errorf("tx %s: sender: %w", tx.ID(), err)
 	}
@@ -51,25 +57,25 @@ func checkTxFields(tx *Tx) error {
 
 // CheckBlockSanity checks every rule that needs no other block: limits, proof
 // of work against the block's own bits, Merkle root, coinbase shape,
-// duplicate transactions, amounts and signatures. It runs before a block
-// costs us anything more (storage, state, forwarding).
+// duplicate transactions, amounts and signatures, cheapest first. The chain
+// itself does not call it as one piece: it checks the block's context
+// (parent, difficulty, time, work) between the cheap and the costly parts.
 func CheckBlockSanity(b *Block, p Params) error {
-	if err := checkBlockShape(b, p); err != nil {
+	h := b.Hash()
+	if err := checkBlockCheap(b, h, p); err != nil {
 		return err
 	}
-	network := NetworkID(p)
-	for _, tx := range b.Txs[1:] {
-		if err := verifyTx(tx, network); err != nil {
-			return fmt.Errorf("block %s: %w", b.Hash(), err)
-		}
+	if err := checkBlockBody(b, h); err != nil {
+		return err
 	}
-	return nil
+	return verifyBlockTxs(b, h, NetworkID(p))
 }
 
-// checkBlockShape is CheckBlockSanity without the signature checks, so that a
-// batch can check its signatures on all cores.
-func checkBlockShape(b *Block, p Params) error {
-	h := b.Hash()
+// checkBlockCheap is what a block is checked for before anything else:
+// the limits, and the proof of work against its own bits, which must be no
+// easier than the network's limit. A few microseconds whatever the block
+// holds: a block that fails here costs its sender as much as it costs us.
+func checkBlockCheap(b *Block, h Hash, p Params) error {
 	if len(b.Txs) > p.MaxBlockTxs {
 		return fmt.Errorf("block %s: %d txs, limit %d: %w", h, len(b.Txs), p.MaxBlockTxs, ErrTooManyTxs)
 	}
@@ -79,6 +85,13 @@ func checkBlockShape(b *Block, p Params) error {
 	if err := checkProofOfWork(h, b.Bits, p); err != nil {
 		return fmt.Errorf("block %s: %w", h, err)
 	}
+	return nil
+}
+
+// checkBlockBody checks the transactions' shape, after the block's context
+// passed: Merkle root, coinbase, duplicates, amounts. It hashes each
+// transaction once; no signature is checked.
+func checkBlockBody(b *Block, h Hash) error {
 	if len(b.Txs) == 0 {
 		return fmt.Errorf("block %s: no coinbase: %w", h, ErrBadCoinbase)
 	}
@@ -118,6 +131,23 @@ func checkBlockShape(b *Block, p Params) error {
 	return nil
 }
 
+// verifyBlockTxs runs verifyTx on a block's transfers, on all cores when
+// there are many.
+func verifyBlockTxs(b *Block, h Hash, network Hash) error {
+	if len(b.Txs) <= 64 {
+		for _, tx := range b.Txs[1:] {
+			if err := verifyTx(tx, network); err != nil {
+				return fmt.Errorf("block %s: %w", h, err)
+			}
+		}
+		return nil
+	}
+	if bad, err := verifyBlocksTxs([]*Block{b}, network); bad >= 0 {
+		return err
+	}
+	return nil
+}
+
 func checkProofOfWork(h Hash, bits uint32, p Params) error {
 	target, err := pow.TargetFromBits(bits)
 	if err != nil {
@@ -135,19 +165,34 @@ func checkProofOfWork(h Hash, bits uint32, p Params) error {
 }
 
 // CheckBlocksSanity runs CheckBlockSanity on many blocks with the signature
-// checks spread over all cores (the sync path). It returns the index of the
-// first bad block and its error, or -1.
+// checks spread over all cores. It returns the index of the first bad block
+// and its error, or -1.
 func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 	// A shape error ends the batch there, but the blocks before it are
 	// kept, so their signatures must still be checked.
 	shapeBad, shapeErr := -1, error(nil)
 	for i, b := range blocks {
-		if err := checkBlockShape(b, p); err != nil {
+		h := b.Hash()
+		err := checkBlockCheap(b, h, p)
+		if err == nil {
+			err = checkBlockBody(b, h)
+		}
+		if err != nil {
 			shapeBad, shapeErr = i, err
 			blocks = blocks[:i]
 			break
 		}
 	}
+	if bad, err := verifyBlocksTxs(blocks, NetworkID(p)); bad >= 0 {
+		return bad, err
+	}
+	return shapeBad, shapeErr
+}
+
+// verifyBlocksTxs runs verifyTx on every transfer of blocks, spread over all
+// cores, and returns the index of the first block with a bad one and its
+// error, or -1. Work on blocks after a bad one is cut short.
+func verifyBlocksTxs(blocks []*Block, network Hash) (int, error) {
 	type job struct{ block, tx int }
 	var jobs []job
 	for i, b := range blocks {
@@ -156,9 +201,8 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 		}
 	}
 	if len(jobs) == 0 {
-		return shapeBad, shapeErr
+		return -1, nil
 	}
-	network := NetworkID(p)
 	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+63)/64)
 	bad := make([]int, workers) // per worker: first bad block index seen
 	errs := make([]error, workers)
@@ -187,9 +231,6 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 		if bad[w] >= 0 && (first < 0 || bad[w] < first) {
 			first, ferr = bad[w], errs[w]
 		}
-	}
-	if first < 0 {
-		return shapeBad, shapeErr
 	}
 	return first, ferr
 }

@@ -126,6 +126,7 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	b, err := chain.DecodeBlock(msg.Data, n.cfg.Params.MaxBlockBytes)
 	if err != nil {
 		n.metrics.BlocksRejected.Add(1)
+		n.Penalize(from, SeverityMedium, err.Error())
 		return pubsub.ValidationReject
 	}
 	if n.chain.HasBlock(b.Hash()) {
@@ -144,9 +145,27 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		return pubsub.ValidationAccept
 	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):
 		return pubsub.ValidationIgnore
-	default:
+	case errors.Is(err, chain.ErrLowWorkBranch):
+		// Valid perhaps, but not worth storing or relaying: a branch
+		// far behind ours costs its sender little work.
+		n.Penalize(from, SeverityMedium, err.Error())
+		return pubsub.ValidationIgnore
+	case errors.Is(err, chain.ErrStoreFailed), errors.Is(err, chain.ErrStoreDamaged):
+		// Our failure, not the block's: neither relay nor blame.
+		n.log.Error("gossiped block not stored", "block", b.Hash(), "err", err)
+		return pubsub.ValidationIgnore
+	case errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrBadNonce), errors.Is(err, chain.ErrInvalidAncestor):
+		// Broken against state: a relay stores and forwards a side-branch
+		// block without applying it, so an honest peer can pass this on.
 		n.metrics.BlocksRejected.Add(1)
 		n.log.Info("rejected gossiped block", "block", b.Hash(), "from", from, "err", err)
+		n.Penalize(from, SeverityMedium, err.Error())
+		return pubsub.ValidationReject
+	default:
+		// A broken rule every peer checks before relaying.
+		n.metrics.BlocksRejected.Add(1)
+		n.log.Info("rejected gossiped block", "block", b.Hash(), "from", from, "err", err)
+		n.Penalize(from, SeveritySevere, err.Error())
 		return pubsub.ValidationReject
 	}
 }

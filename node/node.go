@@ -48,6 +48,10 @@ type Config struct {
 	SyncCommitBlocks  int           // blocks per store commit while syncing (frames are joined); default 2048
 	SyncRequestMax    int           // blocks per request; default 2000
 	SyncStreamTimeout time.Duration // deadline of one sync exchange; default 60 s
+	// HeaderSessionMax caps the headers one headers-first session takes
+	// from a peer before its branch must beat our head; default 50,000
+	// (about six days of blocks at 10 s: the longest partition that heals).
+	HeaderSessionMax int
 	// StatusInterval is how often peers are asked for their status, so a
 	// block that gossip missed (no mesh yet, a partition healed) is synced
 	// anyway; default 5 s.
@@ -73,6 +77,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncRequestMax <= 0 {
 		c.SyncRequestMax = 2000
+	}
+	if c.HeaderSessionMax <= 0 {
+		c.HeaderSessionMax = 50_000
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = 5 * time.Second
@@ -133,6 +140,8 @@ type Node struct {
 	peersMu sync.Mutex
 	peers   map[peer.ID]*peerState
 
+	headerSlots chan struct{} // one token per running headers-first session
+
 	metrics Metrics
 }
 
@@ -155,16 +164,17 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		miner:  pow.NewMiner(cfg.MinerWorkers),
-		events: newEventBus(),
-		headCh: make(chan struct{}),
-		peers:  make(map[peer.ID]*peerState),
-		scores: &ScoreBook{},
-		mesh:   newMeshTracer(),
-		txq:    newTxQueue(),
-		bans:   newBanList(filepath.Join(cfg.DataDir, BanFile), cfg.BanDuration, cfg.Logger),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		miner:       pow.NewMiner(cfg.MinerWorkers),
+		events:      newEventBus(),
+		headCh:      make(chan struct{}),
+		peers:       make(map[peer.ID]*peerState),
+		headerSlots: make(chan struct{}, maxHeaderSessions),
+		scores:      &ScoreBook{},
+		mesh:        newMeshTracer(),
+		txq:         newTxQueue(),
+		bans:        newBanList(filepath.Join(cfg.DataDir, BanFile), cfg.BanDuration, cfg.Logger),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false

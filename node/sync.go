@@ -47,6 +47,8 @@ func (n *Node) handleSyncStream(s network.Stream) {
 		if loc, max, err = decodeBlocksRequest(req[1:]); err == nil {
 			err = n.writeBatches(w, n.chain.MainHashesAfter(loc, min(max, n.cfg.SyncRequestMax)))
 		}
+	case reqHeaders:
+		err = n.serveHeaders(w, req[1:])
 	case reqChain:
 		var from uint64
 		var max int
@@ -261,15 +263,21 @@ func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
 	}
 }
 
-// SyncFrom catches up with a peer: block locator requests, repeated until
-// the peer has nothing more for us or no more work than we do. It returns
-// whether our head changed.
+// SyncFrom catches up with a peer: headers first, then block locator
+// requests, repeated until the peer has nothing more for us or no more work
+// than we do. It returns whether our head changed.
 func (n *Node) SyncFrom(ctx context.Context, p peer.ID) (bool, error) {
 	start := time.Now()
 	before := n.chain.Tip().Hash
 	defer func() { n.observe("sync", time.Since(start).Seconds()) }()
 	var last *chain.Hash // the last block of the previous round
 	for ctx.Err() == nil {
+		// Headers first: blocks are fetched only once the peer's
+		// headers show more work than our head.
+		if proven, err := n.proveBranch(ctx, p); err != nil || !proven {
+			n.syncFailed(p, err)
+			return n.chain.Tip().Hash != before, err
+		}
 		// After the first round, ask for what follows the last block we
 		// got: on a fork longer than one reply, those blocks are on a side
 		// branch that our own locator does not describe yet.
@@ -296,13 +304,6 @@ func (n *Node) SyncFrom(ctx context.Context, p peer.ID) (bool, error) {
 		if got == 0 || fresh == 0 {
 			break // nothing new: done (or a peer repeating itself)
 		}
-		_, ahead, err := n.askStatus(ctx, p)
-		if err != nil {
-			return n.chain.Tip().Hash != before, err
-		}
-		if !ahead {
-			break
-		}
 	}
 	return n.chain.Tip().Hash != before, ctx.Err()
 }
@@ -314,6 +315,12 @@ func (n *Node) SyncWholeChain(ctx context.Context, p peer.ID) (bool, error) {
 	start := time.Now()
 	before := n.chain.Tip().Hash
 	defer func() { n.observe("sync", time.Since(start).Seconds()) }()
+	// The same rule as SyncFrom: the peer's headers must first show more
+	// work than our head.
+	if proven, err := n.proveBranch(ctx, p); err != nil || !proven {
+		n.syncFailed(p, err)
+		return false, err
+	}
 	from := uint64(1)
 	for ctx.Err() == nil {
 		got, err := n.fetch(ctx, p, encodeChainRequest(from, n.cfg.SyncRequestMax), n.addSynced(p))
@@ -337,6 +344,9 @@ func isProtocolViolation(err error) bool {
 }
 
 func (n *Node) syncFailed(p peer.ID, err error) {
+	if err == nil {
+		return
+	}
 	if errors.Is(err, errPeerMisbehaved) {
 		n.penalize(p, err)
 		return
