@@ -128,39 +128,47 @@ func BenchmarkSubmitTxRefuse(b *testing.B) {
 	if err := c.SubmitTx(pending); err != nil {
 		b.Fatal(err)
 	}
-	run := func(name string, want error, mk func(i int) *Tx) {
+	// Refusals change nothing, so a set of distinct txs (at most distinct;
+	// one per op for fresh bad signatures, which are remembered) is reused.
+	run := func(name string, want error, distinct int, mk func(i int) *Tx) {
 		b.Run(name, func(b *testing.B) {
-			txs := make([]*Tx, b.N)
+			txs := make([]*Tx, min(b.N, distinct))
 			for i := range txs {
 				txs[i] = mk(i)
 			}
 			b.ResetTimer()
-			for _, tx := range txs {
-				if err := c.SubmitTx(tx); !errors.Is(err, want) {
+			for i := range b.N {
+				if err := c.SubmitTx(txs[i%len(txs)]); !errors.Is(err, want) {
 					b.Fatalf("%v, want %v", err, want)
 				}
 			}
 		})
 	}
-	run("known", ErrKnownTx, func(int) *Tx { return pending })
+	run("known", ErrKnownTx, 1, func(int) *Tx { return pending })
 	unfunded := wallet(77)
-	run("unfunded", ErrInsufficientBalance, func(i int) *Tx { return unfunded.NewTx(testNet, to, 1+uint64(i), 0, 0) })
-	run("wrong-nonce", ErrBadNonce, func(i int) *Tx { return funder.NewTx(testNet, to, 1+uint64(i), 0, 5) })
+	run("unfunded", ErrInsufficientBalance, 1000, func(i int) *Tx { return unfunded.NewTx(testNet, to, 1+uint64(i), 0, 0) })
+	run("wrong-nonce", ErrBadNonce, 1000, func(i int) *Tx { return funder.NewTx(testNet, to, 1+uint64(i), 0, 5) })
 	badSig := func(i int) *Tx {
-		tx := funder.NewTx(testNet, to, 1+uint64(i), 0, 1)
-		tx.Signature[3] ^= 1
+		// A different S each op (its low bytes; still canonical), so
+		// each is a new id and a full verification.
+		tx := funder.NewTx(testNet, to, 1, 0, 1)
+		for j := range 4 {
+			tx.Signature[32+j] ^= byte((i + 1) >> (8 * j))
+		}
 		return tx
 	}
-	run("bad-signature", ErrBadSignature, badSig)
+	run("bad-signature", ErrBadSignature, 1<<30, badSig)
 	repeated := badSig(0)
-	run("bad-signature-again", ErrBadSignature, func(int) *Tx { return repeated })
+	run("bad-signature-again", ErrBadSignature, 1, func(int) *Tx { return repeated })
+	runs := 0
 	b.Run("valid", func(b *testing.B) {
+		runs++
 		// Fresh senders each funded by a block, so each op admits one tx.
 		senders := make([]*Wallet, b.N)
 		var funding []*Block
 		for i := range senders {
 			var seed [32]byte
-			seed[0], seed[1], seed[2], seed[3] = 0xbf, byte(i), byte(i>>8), byte(i>>16)
+			seed[0], seed[1], seed[2], seed[3], seed[4] = 0xbf, byte(i), byte(i>>8), byte(i>>16), byte(runs)
 			senders[i] = WalletFromSeed(seed)
 			funding = append(funding, g.block(b, senders[i].Address(), nil))
 		}
