@@ -324,17 +324,6 @@ func (c *Chain) IsMain(h Hash) bool {
 	return ok && c.onMain(n)
 }
 
-// SubmitTx validates a transfer against the head state plus the pool's
-// pending transactions and adds it to the mempool.
-func (c *Chain) SubmitTx(tx *Tx) error {
-	if err := CheckTxSanity(tx, c.network); err != nil {
-		return err
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.pool.add(tx, c.account)
-}
-
 // NewBlockTemplate builds the next block for miner on top of the head: the
 // right difficulty, a timestamp after the median of the last blocks, the
 // best-paying pending transactions and the coinbase. Only the nonce is left

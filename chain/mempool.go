@@ -22,11 +22,16 @@ type Mempool struct {
 	byID     map[Hash]*Tx
 	bySender map[Address][]*Tx // nonce order, contiguous
 	bytes    int
+	rejected idCache // recently refused by verifyTx
 }
 
 // NewMempool makes an empty pool with the given caps.
 func NewMempool(maxCount, maxBytes int) *Mempool {
-	return &Mempool{maxCount: maxCount, maxBytes: maxBytes, byID: make(map[Hash]*Tx), bySender: make(map[Address][]*Tx)}
+	return &Mempool{
+		maxCount: maxCount, maxBytes: maxBytes,
+		byID: make(map[Hash]*Tx), bySender: make(map[Address][]*Tx),
+		rejected: newIDCache(max(maxCount, 1024)),
+	}
 }
 
 // Len is the number of pending transactions.
@@ -56,28 +61,89 @@ func (m *Mempool) PendingNonce(a Address, acct Account) uint64 {
 	return acct.Nonce + uint64(len(m.bySender[a]))
 }
 
-// add admits a sanity-checked transaction. get reads head state.
-func (m *Mempool) add(tx *Tx, get accountGetter) error {
-	id := tx.ID()
+// known answers, for the cost of map lookups, whether a transaction is
+// pending (ErrKnownTx) or recently failed verifyTx (that error again: the id
+// covers the signature, so the answer cannot change). A transaction of a
+// recent block needs no entry: its stale nonce refuses it as cheaply.
+func (m *Mempool) known(id Hash) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.knownLocked(id)
+}
+
+func (m *Mempool) knownLocked(id Hash) error {
 	if _, ok := m.byID[id]; ok {
 		return fmt.Errorf("tx %s: %w", id, ErrKnownTx)
 	}
+	return m.rejected.get(id)
+}
+
+// check is admission without the signature: everything add checks, against
+// head state (get) and the pending transactions, but nothing is changed.
+// SubmitTx runs it before verifyTx, so a transaction that would be refused
+// anyway costs no signature check.
+func (m *Mempool) check(tx *Tx, id Hash, get accountGetter) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.knownLocked(id); err != nil {
+		return err
+	}
+	if _, err := m.fits(tx, id, get); err != nil {
+		return err
+	}
+	if m.full() {
+		if victim := m.evictionCandidate(tx.Sender); victim == nil || victim.Fee >= tx.Fee {
+			return fmt.Errorf("tx %s: fee %d: %w", id, tx.Fee, ErrMempoolFull)
+		}
+	}
+	return nil
+}
+
+// fits checks tx's nonce and balance against head state and the sender's
+// pending transactions, and returns that queue. m.mu is held.
+func (m *Mempool) fits(tx *Tx, id Hash, get accountGetter) ([]*Tx, error) {
 	acct := get(tx.Sender)
 	queue := m.bySender[tx.Sender]
 	want := acct.Nonce + uint64(len(queue))
 	if tx.Nonce != want {
-		return fmt.Errorf("tx %s: nonce %d, want %d: %w", id, tx.Nonce, want, ErrBadNonce)
+		return nil, fmt.Errorf("tx %s: nonce %d, want %d: %w", id, tx.Nonce, want, ErrBadNonce)
 	}
 	var spent uint64
 	for _, q := range queue {
 		spent += q.Amount + q.Fee
 	}
 	if cost := tx.Amount + tx.Fee; acct.Balance < spent || acct.Balance-spent < cost {
-		return fmt.Errorf("tx %s: spends %d with %d available: %w", id, cost, acct.Balance-min(spent, acct.Balance), ErrInsufficientBalance)
+		return nil, fmt.Errorf("tx %s: spends %d with %d available: %w", id, cost, acct.Balance-min(spent, acct.Balance), ErrInsufficientBalance)
 	}
-	for len(m.byID)+1 > m.maxCount || m.bytes+TxSize > m.maxBytes {
+	return queue, nil
+}
+
+func (m *Mempool) full() bool {
+	return len(m.byID)+1 > m.maxCount || m.bytes+TxSize > m.maxBytes
+}
+
+// reject remembers that tx id failed verifyTx with err.
+func (m *Mempool) reject(id Hash, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rejected.put(id, err)
+}
+
+// add admits a verified transaction. get reads head state. Everything check
+// looked at may have changed since (another submit of the same sender, a new
+// head), so add checks it all again under the lock.
+func (m *Mempool) add(tx *Tx, get accountGetter) error {
+	id := tx.ID()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.knownLocked(id); err != nil {
+		return err
+	}
+	queue, err := m.fits(tx, id, get)
+	if err != nil {
+		return err
+	}
+	for m.full() {
 		victim := m.evictionCandidate(tx.Sender)
 		if victim == nil || victim.Fee >= tx.Fee {
 			return fmt.Errorf("tx %s: fee %d: %w", id, tx.Fee, ErrMempoolFull)
@@ -220,4 +286,36 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 		m.bySender[tx.Sender] = append(q, tx)
 		m.bytes += TxSize
 	}
+}
+
+// idCache is a bounded map from transaction id to the error a submission
+// of it gets, the oldest entry dropped first. Entries are never removed
+// otherwise, so each id has one slot.
+type idCache struct {
+	m    map[Hash]error
+	ring []Hash // insertion order; ring[next] is the oldest
+	next int
+}
+
+func newIDCache(size int) idCache {
+	return idCache{m: make(map[Hash]error, size), ring: make([]Hash, 0, size)}
+}
+
+func (c *idCache) get(id Hash) error {
+	return c.m[id]
+}
+
+func (c *idCache) put(id Hash, err error) {
+	if _, ok := c.m[id]; ok {
+		c.m[id] = err
+		return
+	}
+	if len(c.ring) < cap(c.ring) {
+		c.ring = append(c.ring, id)
+	} else {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = id
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.m[id] = err
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
@@ -82,19 +83,34 @@ func (n *Node) announceToNewPeers(joins *pubsub.TopicEventHandler) {
 }
 
 // validateTx admits a gossiped announcement's transactions into the
-// mempool before it is forwarded. Any invalid transaction makes the message
-// Reject (the sender loses score); an announcement with nothing new for us
-// (known, stale, or not yet valid because we may be behind) is Ignore.
+// mempool before it is forwarded. An announcement over the sender's rate
+// limit (txlimit.go) is Ignored unread, and a peer that keeps sending them
+// is penalised. Any invalid transaction (malformed, bad address, bad
+// signature: what no honest node forwards, since it validates first) makes
+// the message Reject and penalises the peer that sent it; an announcement
+// with nothing new for us (known, stale, or not yet valid because we may be
+// behind) is Ignore.
 func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if from == n.host.ID() {
 		return pubsub.ValidationAccept // our own: SubmitTx already validated it
+	}
+	count, err := announcementCount(msg.Data)
+	if err != nil {
+		return n.rejectTxs(from, err)
+	}
+	if ok, abuse := n.txq.limit.allow(from, count); !ok {
+		if abuse {
+			// A lighter severity fits here: an honest relay under
+			// heavy load can overrun the limit too.
+			n.penalize(from, fmt.Errorf("tx gossip over %d announcements or %d txs a second", annInRate, txInRate))
+		}
+		return pubsub.ValidationIgnore
 	}
 	start := time.Now()
 	defer func() { n.observe("gossip_tx", time.Since(start).Seconds()) }()
 	txs, err := decodeTxAnnouncement(msg.Data)
 	if err != nil {
-		n.metrics.TxsRejected.Add(1)
-		return pubsub.ValidationReject
+		return n.rejectTxs(from, err)
 	}
 	result := pubsub.ValidationIgnore
 	for _, tx := range txs {
@@ -106,12 +122,19 @@ func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message
 		case errors.Is(err, chain.ErrKnownTx), errors.Is(err, chain.ErrBadNonce),
 			errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrMempoolFull):
 		default:
-			n.metrics.TxsRejected.Add(1)
-			n.log.Debug("rejected gossiped tx", "from", from, "err", err)
-			return pubsub.ValidationReject
+			return n.rejectTxs(from, err)
 		}
 	}
 	return result
+}
+
+// rejectTxs refuses an announcement with an invalid transaction (or an
+// invalid encoding) and penalises the peer that sent it.
+func (n *Node) rejectTxs(from peer.ID, err error) pubsub.ValidationResult {
+	n.metrics.TxsRejected.Add(1)
+	n.log.Debug("rejected gossiped tx", "from", from, "err", err)
+	n.penalize(from, fmt.Errorf("invalid tx gossip: %w", err))
+	return pubsub.ValidationReject
 }
 
 // validateBlock checks and adds a gossiped block before it is forwarded. A

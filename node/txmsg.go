@@ -49,34 +49,66 @@ func decodeTxAnnouncement(b []byte) ([]*chain.Tx, error) {
 	return txs, nil
 }
 
-// announceTxs gossips transactions, in announcements of bounded size.
+// announcementCount reads an announcement's transaction count without
+// decoding it, for the rate limit.
+func announcementCount(b []byte) (int, error) {
+	if len(b) < 9 {
+		return 0, fmt.Errorf("tx announcement of %d bytes: %w", len(b), chain.ErrMalformed)
+	}
+	n, k := binary.Uvarint(b[8:])
+	if k <= 0 || n == 0 || n > maxTxsPerAnnouncement {
+		return 0, fmt.Errorf("tx announcement count: %w", chain.ErrMalformed)
+	}
+	return int(n), nil
+}
+
+// announceTxs queues transactions for gossip (our own, a reorg's, the
+// mempool's rebroadcast): announceLoop sends them within our budget.
 func (n *Node) announceTxs(txs []*chain.Tx) {
-	for len(txs) > 0 {
-		k := min(len(txs), maxTxsPerAnnouncement)
-		if err := n.txTopic.Publish(n.ctx, encodeTxAnnouncement(time.Now(), txs[:k])); err != nil && n.ctx.Err() == nil {
-			n.log.Warn("publish txs", "count", k, "err", err)
-		}
-		txs = txs[k:]
+	n.txq.push(txs...)
+}
+
+// txQueue is the state of tx gossip: our transactions waiting to be
+// announced, the budget our announcements keep to, and the limit on what
+// each peer may send us (txlimit.go).
+//
+// Everything we announce goes through the queue, and announceLoop publishes
+// whatever queued since its last publish as one announcement. Under load
+// that spreads pubsub's per-message costs (signing the message, then
+// checking our own signature again) over many transactions, which made
+// node.SubmitTx three times as slow as chain.SubmitTx; when idle, a
+// transaction goes out alone at once. The budget (txOutRate, txOutBurst,
+// one announcement per annOutEvery) is half what peers accept from us, so
+// that a rebroadcast, a peer joining every second and our own submissions
+// together stay under their limit; what does not fit waits its turn.
+type txQueue struct {
+	mu    sync.Mutex
+	txs   []*chain.Tx // first queued first
+	ids   map[chain.Hash]struct{}
+	out   tokenBucket
+	wake  chan struct{} // capacity 1: a publish is due
+	limit *txLimiter    // incoming, per peer
+}
+
+func newTxQueue() *txQueue {
+	return &txQueue{
+		ids:   make(map[chain.Hash]struct{}),
+		out:   fullBucket(txOutBurst, time.Now()),
+		wake:  make(chan struct{}, 1),
+		limit: newTxLimiter(nil),
 	}
 }
 
-// txQueue batches our own transactions for gossip: SubmitTx queues each,
-// and announceLoop publishes whatever queued since its last publish as one
-// announcement. Under load that spreads pubsub's per-message costs (signing
-// the message, then checking our own signature again) over many
-// transactions, which made node.SubmitTx three times as slow as
-// chain.SubmitTx; when idle, a transaction goes out alone at once.
-type txQueue struct {
-	mu   sync.Mutex
-	txs  []*chain.Tx
-	wake chan struct{} // capacity 1: a publish is due
-}
-
-func newTxQueue() *txQueue { return &txQueue{wake: make(chan struct{}, 1)} }
-
-func (q *txQueue) push(tx *chain.Tx) {
+// push queues transactions not queued already.
+func (q *txQueue) push(txs ...*chain.Tx) {
 	q.mu.Lock()
-	q.txs = append(q.txs, tx)
+	for _, tx := range txs {
+		id := tx.ID()
+		if _, ok := q.ids[id]; !ok {
+			q.ids[id] = struct{}{}
+			q.txs = append(q.txs, tx)
+		}
+	}
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -84,30 +116,72 @@ func (q *txQueue) push(tx *chain.Tx) {
 	}
 }
 
-func (q *txQueue) take() []*chain.Tx {
+// take removes the oldest queued transactions that keep is true of, as
+// many as the budget and one announcement allow; the others it drops.
+func (q *txQueue) take(now time.Time, keep func(*chain.Tx) bool) []*chain.Tx {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	txs := q.txs
-	q.txs = nil
-	return txs
+	q.out.refill(now, txOutRate, txOutBurst)
+	var out []*chain.Tx
+	i := 0
+	for ; i < len(q.txs) && len(out) < maxTxsPerAnnouncement && q.out.tokens >= 1; i++ {
+		tx := q.txs[i]
+		delete(q.ids, tx.ID())
+		if keep(tx) {
+			out = append(out, tx)
+			q.out.tokens--
+		}
+	}
+	q.txs = q.txs[i:]
+	if len(q.txs) == 0 {
+		q.txs = nil // let the backing array go
+	}
+	return out
 }
 
-// announceLoop publishes queued transactions until the node closes. Each
-// sender's transactions go in nonce order, as peers admit them.
+func (q *txQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.txs) == 0
+}
+
+// announceLoop publishes queued transactions until the node closes, one
+// announcement per annOutEvery at most, within the budget. Each sender's
+// transactions go in nonce order, as peers admit them; those no longer
+// pending are not announced.
 func (n *Node) announceLoop() {
+	var last time.Time
 	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-n.txq.wake:
+		if n.txq.empty() {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-n.txq.wake:
+			}
 		}
-		txs := n.txq.take()
+		if d := annOutEvery - time.Since(last); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-n.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		last = time.Now()
+		pool := n.chain.Mempool()
+		txs := n.txq.take(last, func(tx *chain.Tx) bool { return pool.Has(tx.ID()) })
+		if len(txs) == 0 {
+			continue
+		}
 		slices.SortStableFunc(txs, func(a, b *chain.Tx) int {
 			if c := bytes.Compare(a.Sender[:], b.Sender[:]); c != 0 {
 				return c
 			}
 			return cmp.Compare(a.Nonce, b.Nonce)
 		})
-		n.announceTxs(txs)
+		if err := n.txTopic.Publish(n.ctx, encodeTxAnnouncement(time.Now(), txs)); err != nil && n.ctx.Err() == nil {
+			n.log.Warn("publish txs", "count", len(txs), "err", err)
+		}
 	}
 }
