@@ -52,7 +52,6 @@ func (tx *Tx) VerifySignature(network Hash) error {
 	if tx.IsCoinbase() {
 		return fmt.Errorf("tx %s: coinbase outside first position: %w", tx.ID(), ErrBadCoinbase)
 	}
-	sigChecks.Add(1)
 	if !voi.VerifyWithOptions(tx.Sender[:], tx.signingBytes(network), tx.Signature[:], zip215) {
 		return fmt.Errorf("tx %s: %w", tx.ID(), ErrBadSignature)
 	}

@@ -100,9 +100,9 @@ func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message
 	}
 	if ok, abuse := n.txq.limit.allow(from, count); !ok {
 		if abuse {
-			// A lighter severity fits here: an honest relay under
-			// heavy load can overrun the limit too.
-			n.penalize(from, fmt.Errorf("tx gossip over %d announcements or %d txs a second", annInRate, txInRate))
+			// Light: an honest relay under heavy load can overrun the
+			// limit too; only a sustained flood adds up to a ban.
+			n.Penalize(from, SeverityLight, fmt.Sprintf("tx gossip over %d announcements or %d txs a second", annInRate, txInRate))
 		}
 		return pubsub.ValidationIgnore
 	}
@@ -129,11 +129,13 @@ func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message
 }
 
 // rejectTxs refuses an announcement with an invalid transaction (or an
-// invalid encoding) and penalises the peer that sent it.
+// invalid encoding) and penalises the peer that sent it: medium, since
+// every honest peer checks encodings, addresses and signatures before it
+// relays, so a few such announcements ban the sender.
 func (n *Node) rejectTxs(from peer.ID, err error) pubsub.ValidationResult {
 	n.metrics.TxsRejected.Add(1)
 	n.log.Debug("rejected gossiped tx", "from", from, "err", err)
-	n.penalize(from, fmt.Errorf("invalid tx gossip: %w", err))
+	n.Penalize(from, SeverityMedium, "invalid tx gossip: "+err.Error())
 	return pubsub.ValidationReject
 }
 
