@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"log/slog"
 	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -103,6 +106,34 @@ func FuzzDecodeTxAnnouncement(f *testing.F) {
 		at := time.Unix(0, int64(binary.BigEndian.Uint64(data)))
 		if !bytes.Equal(encodeTxAnnouncement(at, txs), data) {
 			t.Fatal("announcement does not round-trip")
+		}
+	})
+}
+
+// FuzzLoadBans: a damaged or hand-edited banned.json never panics, never
+// holds more than the cap, and never holds an expired ban.
+func FuzzLoadBans(f *testing.F) {
+	f.Add([]byte(`{"banned":[{"peer":"12D3KooWQaLpHhbFoTgLwcqeo5WkFdLSKByEf91XJ2QjWSwuA1pW","until":"2999-01-01T00:00:00Z","reason":"x"}]}`))
+	f.Add([]byte(`{"banned":[{"peer":"nope","until":"1999-01-01T00:00:00Z"}]}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), BanFile)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b := newBanList(path, time.Hour, slog.New(slog.DiscardHandler))
+		b.maxBans = 4
+		if err := b.load(); err != nil {
+			return
+		}
+		list := b.list()
+		if len(list) > 4 {
+			t.Fatalf("%d bans loaded, cap 4", len(list))
+		}
+		for _, ban := range list {
+			if !time.Now().Before(ban.Until) {
+				t.Fatalf("expired ban loaded: %+v", ban)
+			}
 		}
 	})
 }
