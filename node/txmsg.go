@@ -34,7 +34,9 @@ func decodeTxAnnouncement(b []byte) ([]*chain.Tx, error) {
 		return nil, fmt.Errorf("tx announcement of %d bytes: %w", len(b), chain.ErrMalformed)
 	}
 	n, k := binary.Uvarint(b[8:])
-	if k <= 0 || n == 0 || n > maxTxsPerAnnouncement || uint64(len(b)-8-k) != n*chain.TxSize {
+	// The count must be minimal: the message id hashes these bytes, and
+	// one announcement should have one encoding.
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n == 0 || n > maxTxsPerAnnouncement || uint64(len(b)-8-k) != n*chain.TxSize {
 		return nil, fmt.Errorf("tx announcement count: %w", chain.ErrMalformed)
 	}
 	b = b[8+k:]
