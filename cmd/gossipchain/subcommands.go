@@ -22,9 +22,12 @@ import (
 // runWallet is `gossipchain wallet`: show the wallet's address, creating the
 // key if there is none yet.
 func runWallet(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "show" {
+		args = args[1:] // `wallet show`, as the API's error messages say
+	}
 	fs := newFlagSet("gossipchain wallet")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: gossipchain wallet [--data-dir D]\n\nShows the address of the wallet in the data directory, creating its key if missing.")
+		fmt.Fprintln(fs.Output(), "Usage: gossipchain wallet [show] [--data-dir D]\n\nShows the address of the wallet in the data directory, creating its key if missing.")
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", "./gossipchain-data", "data directory (also "+envName("data-dir")+")")
