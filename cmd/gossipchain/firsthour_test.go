@@ -149,3 +149,64 @@ func TestBootstrapUnreachable(t *testing.T) {
 		t.Errorf("bootstrap state %+v, want retrying with the last error", b)
 	}
 }
+
+// TestOtherDifficulty: restarting a data dir with another --difficulty says
+// which difficulty the store was made with and how to start a new network.
+func TestOtherDifficulty(t *testing.T) {
+	dir := t.TempDir()
+	startNode(t, "first", dir).stop() // --difficulty 8
+	args := nodeArgs(dir)
+	for i, a := range args {
+		if a == "8" && args[i-1] == "--difficulty" {
+			args[i] = "12"
+		}
+	}
+	code, _, errOut := runCmd(t, nil, args...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", code, errOut)
+	}
+	for _, want := range []string{"made with --difficulty 8", "--difficulty 12", "Start it with --difficulty 8", "another --data-dir"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut)
+		}
+	}
+}
+
+// TestSecondNodeSamePorts: a second node with the default ports gets one
+// line naming --listen and --http, and no fx noise.
+func TestSecondNodeSamePorts(t *testing.T) {
+	first := startNode(t, "first", t.TempDir())
+	listen := first.addrs()[0] // /ip4/127.0.0.1/tcp/N/p2p/…
+	listen = listen[:strings.Index(listen, "/p2p/")]
+	dir := t.TempDir()
+	args := nodeArgs(dir)
+	for i := range args {
+		switch args[i] {
+		case "/ip4/127.0.0.1/tcp/0":
+			args[i] = listen
+		case "127.0.0.1:0":
+			args[i] = first.get("http")
+		}
+	}
+	code, out, errOut := runCmd(t, nil, args...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout %s stderr %s", code, out, errOut)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		if !strings.Contains(l, "level=DEBUG") && !strings.Contains(l, "level=INFO") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Errorf("want one line, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for _, want := range []string{"--listen " + listen, "--listen /ip4/0.0.0.0/tcp/0", "--http " + first.get("http"), "in use"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "fx") {
+		t.Errorf("fx's logger still prints:\n%s", errOut)
+	}
+}
