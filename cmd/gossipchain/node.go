@@ -20,7 +20,6 @@ import (
 	"github.com/gossipchain/gossipchain/chain"
 	"github.com/gossipchain/gossipchain/console"
 	"github.com/gossipchain/gossipchain/node"
-	"golang.org/x/term"
 )
 
 // shutdownTimeout bounds how long in-flight HTTP requests may finish.
@@ -28,11 +27,20 @@ const shutdownTimeout = 5 * time.Second
 
 // runNode runs a node until SIGINT/SIGTERM, or until the console ends.
 func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
-	isTerm := stdin != nil && term.IsTerminal(int(stdin.Fd()))
-	cfg, err := parseConfig(args, os.Getenv, isTerm, stdout)
+	tty := probeTTY(stdin, stdout)
+	// The console is on by default in a terminal's foreground; a node
+	// started with & serves its API and logs, and leaves the terminal to
+	// the shell.
+	cfg, err := parseConfig(args, os.Getenv, tty.stdinTerm && tty.foreground, stdout)
 	if err != nil {
 		return exitCode(err, stderr)
 	}
+	consoleOff := ""
+	if cfg.console && tty.stdinTerm && !tty.foreground {
+		cfg.console = false
+		consoleOff = "console off: this process is not in its terminal's foreground (started with &?), and reading the terminal would stop it; the API and logs go on"
+	}
+	isTerm := tty.interactive()
 	level := cfg.logLevel
 	if cfg.console && isTerm && !cfg.logLevelSet {
 		// Info lines on stderr would run through the console's line
@@ -40,6 +48,10 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		level = slog.LevelWarn
 	}
 	logger := newLogger(stderr, cfg.logFormat, level)
+
+	if consoleOff != "" {
+		logger.Warn(consoleOff)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
