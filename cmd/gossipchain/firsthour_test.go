@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +210,45 @@ func TestSecondNodeSamePorts(t *testing.T) {
 	}
 	if strings.Contains(errOut, "fx") {
 		t.Errorf("fx's logger still prints:\n%s", errOut)
+	}
+}
+
+// TestEnvErrors: a bad environment variable is named, with what it takes.
+func TestEnvErrors(t *testing.T) {
+	for _, c := range []struct{ env, want string }{
+		{"GOSSIPCHAIN_MDNS=maybe", `GOSSIPCHAIN_MDNS="maybe": want true or false`},
+		{"GOSSIPCHAIN_MINER_WORKERS=many", "GOSSIPCHAIN_MINER_WORKERS=\"many\": want a whole number"},
+		{"GOSSIPCHAIN_DIFFICULTY=0", "GOSSIPCHAIN_DIFFICULTY 0: must be between 1 and 64"},
+		{"GOSSIPCHAIN_LOG_LEVEL=loud", `GOSSIPCHAIN_LOG_LEVEL "loud": want debug, info, warn or error`},
+	} {
+		code, _, errOut := runCmd(t, []string{c.env}, "--data-dir", t.TempDir())
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", c.env, code, errOut, c.want)
+		}
+	}
+}
+
+// TestConsoleStatusBootstrap: the console's status shows bootstrap peers.
+func TestConsoleStatusBootstrap(t *testing.T) {
+	port := apitest.ClosedPort(t)
+	id := "12D3KooWQaLpHhbFoTgLwcqeo5WkFdLSKByEf91XJ2QjWSwuA1pW"
+	dir := t.TempDir()
+	args := nodeArgs(dir)
+	for i, a := range args {
+		if a == "--console=false" {
+			args[i] = "--console"
+		}
+	}
+	args = append(args, "--bootstrap", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, id))
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader("status\n")
+	outb, err := cmd.Output()
+	out := string(outb)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^bootstrap +` + id + ` (connecting|retrying)`).MatchString(out) {
+		t.Errorf("console status does not show the bootstrap peer:\n%s", out)
 	}
 }
