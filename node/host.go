@@ -135,7 +135,7 @@ type ListenInUseError struct {
 }
 
 func (e *ListenInUseError) Error() string {
-	return fmt.Sprintf("listen on %s: address already in use", strings.Join(e.Addrs, ", "))
+	return fmt.Sprintf("start libp2p host: listen on %s: address already in use", strings.Join(e.Addrs, ", "))
 }
 
 func (e *ListenInUseError) Unwrap() error { return e.Err }
