@@ -17,7 +17,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build image cluster-up cluster-down e2e lan-demo
+.PHONY: build image cluster-ports cluster-up cluster-down e2e lan-demo
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gossipchain
@@ -26,10 +26,16 @@ build:
 image: build
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-cluster-up: image
-	GOSSIPCHAIN_IMAGE=$(IMAGE) $(COMPOSE) up -d --no-build
+# The four nodes by name: the scalable service "peer" starts only when asked
+# (--scale peer=N). The ports are checked first, so a taken one starts nothing.
+cluster-up: cluster-ports image
+	GOSSIPCHAIN_IMAGE=$(IMAGE) $(COMPOSE) up -d --no-build node1 node2 node3 node4
 	@GOSSIPCHAIN_IMAGE=$(IMAGE) $(COMPOSE) ps
 	@echo "HTTP APIs: http://127.0.0.1:5001 (node1) .. http://127.0.0.1:5004 (node4); try: curl -s 127.0.0.1:5001/status"
+
+# Before anything is built or started: a taken host port names its variable.
+cluster-ports:
+	scripts/cluster-ports.sh
 
 cluster-down:
 	GOSSIPCHAIN_IMAGE=$(IMAGE) $(COMPOSE) down -v --remove-orphans

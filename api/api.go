@@ -87,6 +87,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,6 +98,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
@@ -203,6 +205,10 @@ type server struct {
 	metrics *Metrics
 	routes  []string
 	guard   *guard
+
+	// pendingURLs are registered http://host:port nodes being retried.
+	pendingMu   sync.Mutex
+	pendingURLs map[string]bool
 }
 
 // New returns the API's handler for n.
@@ -354,10 +360,18 @@ func (w *jsonErrorWriter) Write(b []byte) (int, error) {
 }
 
 // writeJSON writes v as the response body.
+// HTML characters are not escaped: an error that says "<peer-id>" must
+// read so in a terminal (the reply is application/json with nosniff, never
+// rendered as HTML).
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b := []byte(nil)
+	if err := enc.Encode(v); err != nil {
 		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding the response failed"}`)
+	} else {
+		b = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -437,6 +451,30 @@ func badf(format string, args ...any) error { return &badRequest{msg: fmt.Sprint
 // is an error that names it (a misspelt "fees" must not mean fee 0), and so
 // is trailing data after the object.
 func decodeBody(r *http.Request, v any) (int, error) {
+	code, err := decodeJSON(r, v)
+	if err != nil && code == http.StatusBadRequest {
+		err = fmt.Errorf("%w; %s", err, jsonHint(v))
+	}
+	return code, err
+}
+
+// bodyExamples are the smallest successful bodies, for jsonHint.
+var bodyExamples = map[reflect.Type]string{
+	reflect.TypeFor[newTxRequest]():    `{"recipient":"<64 hex characters>","amount":5}`,
+	reflect.TypeFor[registerRequest](): `{"nodes":["http://127.0.0.1:5001"]}`,
+}
+
+// jsonHint says how to send a body that parses: a JSON object with
+// Content-Type: application/json (not a form), with an example.
+func jsonHint(v any) string {
+	hint := "send a JSON object with Content-Type: application/json (not a form: curl -H 'Content-Type: application/json' -d '{…}')"
+	if ex, ok := bodyExamples[reflect.TypeOf(v).Elem()]; ok {
+		hint += ", e.g. " + ex
+	}
+	return hint
+}
+
+func decodeJSON(r *http.Request, v any) (int, error) {
 	if r.Body == nil {
 		return http.StatusBadRequest, errors.New("empty body: want a JSON object")
 	}

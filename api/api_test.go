@@ -189,6 +189,7 @@ type registerReply struct {
 	Message    string          `json:"message"`
 	TotalNodes []string        `json:"total_nodes"`
 	Failed     []registerError `json:"failed"`
+	Pending    []registerError `json:"pending"`
 }
 
 type resolveReply struct {
@@ -244,10 +245,10 @@ func TestRegisterAndResolve(t *testing.T) {
 	}
 
 	// c registers a by the tutorial's http form; an unreachable entry
-	// beside it is listed as failed, and one good entry is enough for 201.
+	// beside it is listed as pending (kept and retried), not failed.
 	closed := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
 	reg = mustJSON[registerReply](t, 201, "POST", c.url+"/nodes/register", map[string]any{"nodes": []string{a.url, closed}})
-	if !slices.Equal(reg.TotalNodes, []string{a.n.ID().String()}) || len(reg.Failed) != 1 || reg.Failed[0].Node != closed {
+	if !slices.Equal(reg.TotalNodes, []string{a.n.ID().String()}) || len(reg.Failed) != 0 || len(reg.Pending) != 1 || reg.Pending[0].Node != closed {
 		t.Fatalf("register by URL: %+v", reg)
 	}
 	r = mustJSON[resolveReply](t, 200, "GET", c.url+"/nodes/resolve", nil)

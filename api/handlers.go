@@ -109,7 +109,24 @@ func (s *server) handleNewTx(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	to, err := chain.ParseAddress(*req.Recipient)
-	if err != nil {
+	if !signed {
+		// The tutorial's body names a sender and a made-up recipient: say
+		// everything that is wrong at once, and how to succeed.
+		var probs []string
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("recipient %q is not an address: it must be 64 hex characters (an ed25519 public key)", *req.Recipient))
+		}
+		if req.Sender != nil && strings.TrimSpace(*req.Sender) != "" {
+			from, ferr := chain.ParseAddress(*req.Sender)
+			if ferr != nil || from != s.n.Address() {
+				probs = append(probs, fmt.Sprintf("sender %q is not this node's wallet: leave \"sender\" out to send from this node's wallet (%s), or send a transaction signed by the sender with \"nonce\" and \"signature\"", *req.Sender, s.n.Address()))
+			}
+		}
+		if len(probs) > 0 {
+			writeError(w, http.StatusBadRequest, "%s. %s", strings.Join(probs, "; "), addressHint)
+			return
+		}
+	} else if err != nil {
 		writeErr(w, fmt.Errorf("recipient: %w", err))
 		return
 	}
@@ -134,19 +151,6 @@ func (s *server) handleNewTx(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if req.Sender != nil && strings.TrimSpace(*req.Sender) != "" {
-			from, err := chain.ParseAddress(*req.Sender)
-			if err != nil {
-				writeErr(w, fmt.Errorf("sender: %w", err))
-				return
-			}
-			if from != s.n.Address() {
-				writeError(w, http.StatusBadRequest,
-					"sender %s is not this node's wallet (%s): a transfer from another address must be signed there and sent with \"nonce\" and \"signature\"",
-					from, s.n.Address())
-				return
-			}
-		}
 		if tx, err = s.n.Send(r.Context(), to, amount, fee); err != nil {
 			writeErr(w, err)
 			return
@@ -158,6 +162,9 @@ func (s *server) handleNewTx(w http.ResponseWriter, r *http.Request) {
 		ID:      tx.ID().String(),
 	})
 }
+
+// addressHint says where an address comes from.
+const addressHint = "An address is a wallet's public key: `gossipchain wallet show --data-dir DIR` prints the wallet's in DIR (creating it), and GET /status shows this node's as \"address\""
 
 func absent(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
@@ -320,6 +327,9 @@ type statusResponse struct {
 	Genesis         string   `json:"genesis"`
 	Network         string   `json:"network"`
 	Work            string   `json:"work"`
+	// Bootstrap is each bootstrap peer's state (connected, connecting,
+	// retrying with its last error and next retry).
+	Bootstrap []node.BootstrapStatus `json:"bootstrap"`
 }
 
 func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +337,10 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	addrs := st.Addrs
 	if addrs == nil {
 		addrs = []string{}
+	}
+	boot := s.n.BootstrapStatus()
+	if boot == nil {
+		boot = []node.BootstrapStatus{}
 	}
 	writeJSON(w, http.StatusOK, statusResponse{
 		PeerID:          st.PeerID,
@@ -343,6 +357,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Genesis:         st.Genesis.String(),
 		Network:         s.n.Chain().Params().Name,
 		Work:            st.Work.String(),
+		Bootstrap:       boot,
 	})
 }
 

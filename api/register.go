@@ -26,6 +26,7 @@ type registerRequest struct {
 type registerResponse struct {
 	Message    string          `json:"message"`
 	TotalNodes []string        `json:"total_nodes"`
+	Pending    []registerError `json:"pending,omitempty"`
 	Failed     []registerError `json:"failed,omitempty"`
 }
 
@@ -81,8 +82,10 @@ func parseRegisterEntry(s string) (registerEntry, error) {
 	return e, nil
 }
 
-// handleRegister connects to each node given. 201 if at least one could be
-// connected (the others are listed in "failed"), 502 if none could.
+// handleRegister connects to each node given. A node that cannot be reached
+// now is kept and dialled with backoff (listed in "pending"), as the
+// tutorial stores every node it is given: 201. Only entries that can never
+// work (this node, not a gossipchain node) are "failed"; 502 if all are.
 func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var req registerRequest
 	if code, err := decodeBody(r, &req); err != nil {
@@ -120,10 +123,21 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 
-	var failed []registerError
+	// As the tutorial, a node that is not up yet is stored, not refused:
+	// it is kept as a bootstrap peer and dialled with backoff. Only what
+	// can never work (this node itself, something that is not a
+	// gossipchain node) fails.
+	var failed, pending []registerError
+	connected := 0
 	for i, err := range errs {
-		if err != nil {
+		switch {
+		case err == nil:
+			connected++
+		case errors.Is(err, errRegisterPermanent):
 			failed = append(failed, registerError{Node: entries[i].raw, Error: err.Error()})
+		default:
+			s.keepDialling(entries[i])
+			pending = append(pending, registerError{Node: entries[i].raw, Error: err.Error()})
 		}
 	}
 	if len(failed) == len(entries) {
@@ -139,12 +153,99 @@ func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		total = append(total, p.ID)
 	}
 	slices.Sort(total)
-	writeJSON(w, http.StatusCreated, registerResponse{Message: "New nodes have been added", TotalNodes: total, Failed: failed})
+	msg := "New nodes have been added"
+	if len(pending) > 0 {
+		msg = fmt.Sprintf("New nodes have been added; %d not reachable yet: this node keeps dialling them with backoff as bootstrap peers (their state is in GET /status \"bootstrap\")", len(pending))
+	}
+	writeJSON(w, http.StatusCreated, registerResponse{Message: msg, TotalNodes: total, Pending: pending, Failed: failed})
+}
+
+// errRegisterPermanent marks a registration that retrying cannot fix.
+var errRegisterPermanent = errors.New("permanent")
+
+type permanentError struct{ error }
+
+func (e permanentError) Is(target error) bool { return target == errRegisterPermanent }
+
+// Retries of a registered http://host:port whose API does not answer yet.
+const (
+	registerRetryMin = time.Second
+	registerRetryMax = 30 * time.Second
+)
+
+// keepDialling keeps trying a registered node that could not be reached:
+// a multiaddr becomes a bootstrap peer at once; for http://host:port its
+// /status is asked with backoff until it answers, and its addresses then
+// become a bootstrap peer. Both end when the node closes.
+func (s *server) keepDialling(e registerEntry) {
+	const source = "/nodes/register"
+	if e.addr != "" {
+		if err := s.n.AddBootstrap(e.addr, source); err != nil {
+			s.log.Warn("registered node: cannot keep dialling it", "node", e.raw, "err", err)
+		}
+		return
+	}
+	key := e.url.String()
+	s.pendingMu.Lock()
+	if s.pendingURLs == nil {
+		s.pendingURLs = map[string]bool{}
+	}
+	if s.pendingURLs[key] {
+		s.pendingMu.Unlock()
+		return
+	}
+	s.pendingURLs[key] = true
+	s.pendingMu.Unlock()
+	go func() {
+		defer func() {
+			s.pendingMu.Lock()
+			delete(s.pendingURLs, key)
+			s.pendingMu.Unlock()
+		}()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.n.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		backoff := registerRetryMin
+		for {
+			addrs, err := s.remoteAddrs(ctx, e.url)
+			if err == nil {
+				for _, a := range addrs {
+					if err := s.n.AddBootstrap(a, source); err != nil {
+						s.log.Warn("registered node: cannot keep dialling it", "node", e.raw, "addr", a, "err", err)
+					}
+				}
+				s.log.Info("registered node answered: dialling it as a bootstrap peer", "node", e.raw, "addrs", addrs)
+				return
+			}
+			if errors.Is(err, errRegisterPermanent) {
+				s.log.Warn("registered node: giving up", "node", e.raw, "err", err)
+				return
+			}
+			s.log.Warn("registered node not reachable yet", "node", e.raw, "retry_in", backoff, "err", err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(2*backoff, registerRetryMax)
+		}
+	}()
 }
 
 // register connects to one entry.
 func (s *server) register(ctx context.Context, e registerEntry) error {
 	if e.addr != "" {
+		if info, err := node.ParsePeerAddr(e.addr); err == nil && info.ID == s.n.ID() {
+			return permanentError{fmt.Errorf("%s is this node", e.addr)}
+		}
 		_, err := s.n.Connect(ctx, e.addr)
 		return err
 	}
@@ -195,10 +296,10 @@ func (s *server) remoteAddrs(ctx context.Context, base *url.URL) ([]string, erro
 	}
 	var st remoteStatus
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
-		return nil, fmt.Errorf("%s is not a gossipchain node: %v", u.String(), err)
+		return nil, permanentError{fmt.Errorf("%s is not a gossipchain node: %v", u.String(), err)}
 	}
 	if st.PeerID == s.n.ID().String() {
-		return nil, fmt.Errorf("%s is this node", base.String())
+		return nil, permanentError{fmt.Errorf("%s is this node", base.String())}
 	}
 	type candidate struct {
 		addr string
@@ -232,7 +333,7 @@ func (s *server) remoteAddrs(ctx context.Context, base *url.URL) ([]string, erro
 		cands = append(cands, candidate{a, rank})
 	}
 	if len(cands) == 0 {
-		return nil, fmt.Errorf("%s gave no usable multiaddr for peer %q", u.String(), st.PeerID)
+		return nil, permanentError{fmt.Errorf("%s gave no usable multiaddr for peer %q", u.String(), st.PeerID)}
 	}
 	slices.SortStableFunc(cands, func(a, b candidate) int { return a.rank - b.rank })
 	out := make([]string, len(cands))

@@ -102,7 +102,13 @@ func (c *Chain) load() error {
 		return c.store.commit(ws)
 	}
 	if t.genesis != gh {
-		return fmt.Errorf("store holds network with genesis %s, ours is %s: %w", t.genesis, gh, ErrBadGenesis)
+		e := &GenesisMismatchError{Stored: t.genesis, Ours: gh, OursBits: g.Header.Bits}
+		for _, rec := range t.headers {
+			if rec.hash == t.genesis {
+				e.StoredBits = rec.header.Bits
+			}
+		}
+		return e
 	}
 	// The store keeps headers in index order, so every parent comes before
 	// its children.

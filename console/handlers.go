@@ -83,6 +83,21 @@ func cmdStatus(_ context.Context, s *session, _ []string) error {
 		mining = "on, " + fmtRate(st.HashRate)
 	}
 	fmt.Fprintf(tw, "mining\t%s\n", mining)
+	for i, bs := range s.n.BootstrapStatus() {
+		label := ""
+		if i == 0 {
+			label = "bootstrap"
+		}
+		line := fmt.Sprintf("%s %s", bs.Peer, bs.State)
+		if bs.State != node.BootstrapConnected && bs.LastError != "" {
+			line += fmt.Sprintf(" (%d failed dials, last: %s", bs.Failures, bs.LastError)
+			if bs.NextRetry != nil {
+				line += fmt.Sprintf("; next try %s", bs.NextRetry.Format(time.TimeOnly))
+			}
+			line += ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, line)
+	}
 	tw.Flush()
 	s.printf("%s", b.String())
 	return nil

@@ -65,7 +65,10 @@ cleanup() {
 	((BASHPID == MAIN_PID)) || exit 1
 	((CLEANED)) && return
 	CLEANED=1
-	trap - EXIT INT TERM
+	# Cleanup's commands may fail on purpose (kill of a node already gone,
+	# wait for a killed one): that is no failure of the demo, so the ERR
+	# trap goes first.
+	trap - EXIT INT TERM ERR
 	set +e
 	if ((STATUS != 0 && !INTERRUPTED)) && [[ -n $WORKDIR ]]; then
 		for ((i = 1; i <= ${#PIDS[@]}; i++)); do
@@ -90,6 +93,7 @@ cleanup() {
 }
 on_signal() {
 	((BASHPID == MAIN_PID)) || exit 1
+	trap - ERR
 	log "interrupted"
 	INTERRUPTED=1
 	cleanup
@@ -100,7 +104,16 @@ trap on_signal INT TERM
 # A closed stdout (demo/lan.sh | head) must not kill the script before it
 # cleans up: a failed write then ends it through set -e and the EXIT trap.
 trap '' PIPE
-trap 'printf "[lan %(%H:%M:%S)T] FAIL: line %d: %s\n" -1 "$LINENO" "$BASH_COMMAND" >&2' ERR
+# A command that fails outside a condition ends the script (set -e): say
+# which. Not once the check passed (STATUS=0), nor during cleanup or after
+# Ctrl-C, where the traps above are in charge and a failing kill, wait or
+# interrupted sleep is expected.
+on_err() {
+	local code=$? line=$1 cmd=$2
+	((BASHPID == MAIN_PID && STATUS != 0 && !INTERRUPTED && !CLEANED)) || return 0
+	printf '[lan %(%H:%M:%S)T] FAIL: line %d: %s (exit status %d)\n' -1 "$line" "$cmd" "$code" >&2
+}
+trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
 
 # --- the binary ---------------------------------------------------------
 BIN=${GOSSIPCHAIN_BIN:-$REPO/bin/gossipchain}
@@ -240,5 +253,6 @@ if [[ $HOLD == 1 ]]; then
 	log "holding the LAN (LAN_HOLD=1); ask a node with:"
 	log "  ip netns exec $(ns_of 1) $BIN health --http 127.0.0.1:$HTTP_PORT"
 	log "press Ctrl-C to stop and clean up"
-	while :; do sleep 1; done
+	while :; do sleep 1 || :; done
 fi
+exit 0

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,6 +64,7 @@ func TestCluster(t *testing.T) {
 		{"MDNSOnlyNode", c.testMDNSOnly},
 		{"PartitionHeal", c.testPartitionHeal},
 		{"Crash", c.testCrash},
+		{"ScalePeers", c.testScalePeers},
 	}
 	for _, s := range steps {
 		st := time.Now()
@@ -133,7 +135,8 @@ func startCluster(t *testing.T) *cluster {
 	c.checkImage(t)
 
 	st = time.Now()
-	if _, err := c.compose(5*time.Minute, "up", "-d", "--no-build"); err != nil {
+	// The four by name, as make cluster-up: "peer" is only for --scale.
+	if _, err := c.compose(5*time.Minute, append([]string{"up", "-d", "--no-build"}, services...)...); err != nil {
 		t.Fatalf("compose up: %v", err)
 	}
 	t.Logf("compose up -d: %v", time.Since(st).Round(100*time.Millisecond))
@@ -894,4 +897,43 @@ func saturatingSub(a, b uint64) uint64 {
 		return 0
 	}
 	return a - b
+}
+
+// testScalePeers: `up --scale peer=N` adds N nodes that join through node1
+// (no fixed host port, no container name), and scaling back removes them.
+func (c *cluster) testScalePeers(t *testing.T) {
+	before := c.status(t, "node1").Peers
+	if _, err := c.compose(5*time.Minute, "up", "-d", "--no-build", "--scale", "peer=2", "peer"); err != nil {
+		t.Fatalf("compose up --scale peer=2: %v", err)
+	}
+	defer func() {
+		if _, err := c.compose(3*time.Minute, "up", "-d", "--no-build", "--scale", "peer=0", "peer"); err != nil {
+			t.Errorf("compose up --scale peer=0: %v", err)
+		}
+	}()
+	waitFor(t, 90*time.Second, "node1 to see the two scaled peers", func() (bool, string) {
+		st, err := c.tryStatus("node1")
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Peers >= before+2, fmt.Sprintf("node1 has %d peers, had %d", st.Peers, before)
+	})
+}
+
+// TestClusterPortsTaken: make cluster-up's port check names the variable
+// of a taken port and starts nothing.
+func TestClusterPortsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "cluster-ports.sh"))
+	cmd.Env = append(os.Environ(), "GOSSIPCHAIN_NODE1_PORT=", fmt.Sprintf("GOSSIPCHAIN_NODE2_PORT=%d", port),
+		"GOSSIPCHAIN_NODE3_PORT=", "GOSSIPCHAIN_NODE4_PORT=", "COMPOSE=false")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("GOSSIPCHAIN_NODE2_PORT=%d", port)) || !strings.Contains(string(out), "nothing was started") {
+		t.Fatalf("cluster-ports.sh with a taken port: %v\n%s", err, out)
+	}
 }

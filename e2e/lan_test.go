@@ -46,6 +46,11 @@ func TestLANDemo(t *testing.T) {
 		if !strings.Contains(res.output, "PASS:") {
 			t.Fatalf("demo/lan.sh exited 0 without saying PASS")
 		}
+		// Cleanup's expected failures (kill of a process already gone)
+		// must not be reported as the demo failing.
+		if strings.Contains(res.output, "FAIL") {
+			t.Errorf("demo/lan.sh passed but printed FAIL:\n%s", res.output)
+		}
 		checkLANGone(t, prefix, res)
 	})
 
@@ -60,6 +65,23 @@ func TestLANDemo(t *testing.T) {
 		}
 		if !strings.Contains(res.output, "interrupted") {
 			t.Errorf("the script did not say it was interrupted")
+		}
+		if strings.Contains(res.output, "FAIL") {
+			t.Errorf("demo/lan.sh printed FAIL on Ctrl-C:\n%s", res.output)
+		}
+		checkLANGone(t, prefix, res)
+	})
+
+	t.Run("InterruptedWhileHolding", func(t *testing.T) {
+		// LAN_HOLD=1: PASS, then Ctrl-C: a clean exit 130, no FAIL.
+		prefix := fmt.Sprintf("gce2e%dc", os.Getpid())
+		res := runLAN(t, bin, prefix, 2, true, "press Ctrl-C")
+		var ee *exec.ExitError
+		if !errors.As(res.err, &ee) || ee.ExitCode() != 130 {
+			t.Fatalf("demo/lan.sh after SIGINT: %v, want exit status 130", res.err)
+		}
+		if !strings.Contains(res.output, "PASS:") || strings.Contains(res.output, "FAIL") {
+			t.Errorf("want PASS and no FAIL:\n%s", res.output)
 		}
 		checkLANGone(t, prefix, res)
 	})

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -15,6 +18,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/fx"
 )
 
 // Defaults used by NewHost for zero HostConfig fields.
@@ -105,6 +109,10 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
+		// libp2p builds the host with fx, whose logger prints every failed
+		// start hook (three error lines for one port in use); the error
+		// returned here says it once.
+		libp2p.WithFxOption(fx.NopLogger),
 	}
 	if cfg.Identity != nil {
 		opts = append(opts, libp2p.Identity(cfg.Identity))
@@ -117,10 +125,26 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		// libp2p may already have closed them; closing again is harmless.
 		_ = rm.Close()
 		_ = cm.Close()
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+			return nil, &ListenInUseError{Addrs: listen, Err: err}
+		}
 		return nil, fmt.Errorf("start libp2p host on %v: %w", listen, err)
 	}
 	return h, nil
 }
+
+// ListenInUseError is NewHost's error when a listen address is taken
+// (another node on the same machine with the same port, typically).
+type ListenInUseError struct {
+	Addrs []string
+	Err   error
+}
+
+func (e *ListenInUseError) Error() string {
+	return fmt.Sprintf("start libp2p host: listen on %s: address already in use", strings.Join(e.Addrs, ", "))
+}
+
+func (e *ListenInUseError) Unwrap() error { return e.Err }
 
 // clearDialBackoff forgets the swarm's dial backoff for p, so the next dial
 // is attempted at once. After a failed dial the swarm refuses to redial a

@@ -52,7 +52,8 @@ func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 	}
 	n.metrics.BlocksMined.Add(1)
 	n.observe("mine_block", time.Since(start).Seconds())
-	n.log.Info("mined block", "index", b.Index, "hash", b.Hash(), "txs", len(b.Txs)-1)
+	// txs counts the coinbase, as the console's "(1 tx)" does.
+	n.log.Info("mined block", "index", b.Index, "hash", b.Hash(), "txs", len(b.Txs), "transfers", len(b.Txs)-1)
 	n.added(res, "local")
 	n.publishBlock(b)
 	return b, nil

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -247,13 +248,35 @@ func (n *Node) startDiscovery(ctx context.Context) error {
 		}
 		infos = append(infos, info)
 	}
-	if len(infos) > 0 {
-		n.boot = NewBootstrapper(n.host, infos, n.log)
-		if err := n.boot.Start(n.ctx); err != nil {
-			return err
-		}
+	// Always there: /nodes/register adds the nodes it cannot reach yet.
+	n.boot = NewBootstrapper(n.host, infos, n.log)
+	return n.boot.Start(n.ctx)
+}
+
+// AddBootstrap makes addr (a full multiaddr, …/p2p/<id>) a bootstrap peer:
+// dialled now and redialled with backoff whenever it is not connected.
+// source says who asked, for BootstrapStatus.
+func (n *Node) AddBootstrap(addr, source string) error {
+	info, err := ParsePeerAddr(addr)
+	if err != nil {
+		return err
 	}
-	return nil
+	if info.ID == n.host.ID() {
+		return fmt.Errorf("%s: that is this node", addr)
+	}
+	if n.boot == nil {
+		return errors.New("node not started")
+	}
+	return n.boot.Add(info, source)
+}
+
+// BootstrapStatus reports the state of each bootstrap peer (--bootstrap,
+// and nodes registered through the API before they were reachable).
+func (n *Node) BootstrapStatus() []BootstrapStatus {
+	if n.boot == nil {
+		return nil
+	}
+	return n.boot.Status()
 }
 
 // Close stops mining, discovery, gossip and the host, then closes the store.
@@ -292,6 +315,10 @@ func (n *Node) close() error {
 	n.events.close()
 	return errors.Join(errs...)
 }
+
+// Done is closed when the node closes; background work on its behalf (the
+// API's retries of registered nodes) ends with it.
+func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
 
 // Chain is the node's ledger, for read-only queries.
 func (n *Node) Chain() *chain.Chain { return n.chain }
@@ -361,7 +388,11 @@ func (n *Node) Peers() []PeerInfo {
 	for _, p := range n.host.Network().Peers() {
 		info := PeerInfo{ID: p.String(), Score: n.scores.Score(p)}
 		for _, c := range n.host.Network().ConnsToPeer(p) {
-			info.Addrs = append(info.Addrs, c.RemoteMultiaddr().String())
+			// Two connections to one address (both sides dialled at
+			// once) list it once.
+			if a := c.RemoteMultiaddr().String(); !slices.Contains(info.Addrs, a) {
+				info.Addrs = append(info.Addrs, a)
+			}
 		}
 		n.peersMu.Lock()
 		if st := n.peers[p]; st != nil && st.status != nil {

@@ -240,14 +240,44 @@ func RegisterBadRequests(t *testing.T, base, peerID string) {
 		})
 	}
 	t.Run("unreachable", func(t *testing.T) {
-		// Well-formed but nobody there: 502 naming each failure.
+		// Well-formed but nobody there yet: stored, as the tutorial does
+		// (201), and kept as bootstrap peers dialled with backoff.
 		closed := ClosedPort(t)
+		peerID := "12D3KooWQaLpHhbFoTgLwcqeo5WkFdLSKByEf91XJ2QjWSwuA1pW" // another node's
 		ma := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closed, peerID)
 		u := fmt.Sprintf("http://127.0.0.1:%d", closed)
 		code, data := Call(t, "POST", url, map[string]any{"nodes": []string{ma, u}})
-		WantError(t, code, data, 502, "could not connect")
-		if !strings.Contains(string(data), ma) || !strings.Contains(string(data), u) {
-			t.Errorf("502 does not name both failed nodes: %s", data)
+		if code != 201 || !strings.Contains(string(data), "keeps dialling") {
+			t.Fatalf("register of nodes not up yet: %d %s, want 201 saying it keeps dialling them", code, data)
+		}
+		var r struct {
+			Pending []struct {
+				Node string `json:"node"`
+			} `json:"pending"`
+		}
+		if err := json.Unmarshal(data, &r); err != nil || len(r.Pending) != 2 || r.Pending[0].Node != ma || r.Pending[1].Node != u {
+			t.Errorf("reply does not list both as pending: %s", data)
+		}
+		if strings.Contains(string(data), `\u003c`) {
+			t.Errorf("reply escapes < and >: %s", data)
+		}
+		var st struct {
+			Bootstrap []struct {
+				Peer   string `json:"peer"`
+				Source string `json:"source"`
+			} `json:"bootstrap"`
+		}
+		MustJSON[map[string]any](t, 200, "GET", base+"/status", nil)
+		code, data = Call(t, "GET", base+"/status", nil)
+		if err := json.Unmarshal(data, &st); err != nil || code != 200 {
+			t.Fatalf("status: %d %s", code, data)
+		}
+		found := false
+		for _, b := range st.Bootstrap {
+			found = found || (b.Peer == peerID && b.Source == "/nodes/register")
+		}
+		if !found {
+			t.Errorf("GET /status \"bootstrap\" does not list the registered peer %s: %s", peerID, data)
 		}
 	})
 	t.Run("itself", func(t *testing.T) {

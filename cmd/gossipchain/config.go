@@ -58,6 +58,16 @@ type config struct {
 	logLevel     slog.Level
 	logLevelSet  bool // given explicitly (flag or env)
 	logFormat    string
+	fromEnv      map[string]bool // flags set from their environment variable
+}
+
+// flagName names a flag as the user gave it: --difficulty, or
+// GOSSIPCHAIN_DIFFICULTY when the value came from the environment.
+func (c *config) flagName(name string) string {
+	if c.fromEnv[name] {
+		return envName(name)
+	}
+	return "--" + name
 }
 
 // listFlag is a repeatable flag that also takes comma-separated values.
@@ -162,12 +172,33 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string, skip ...string) (map
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, usageErrorf("%s=%q: %v", envName(f.Name), v, err))
+			errs = append(errs, usageErrorf("%s=%q: %s (the variable of --%s: %s)", envName(f.Name), v, allowedValues(f, err), f.Name, f.Usage))
 			return
 		}
 		fromEnv[f.Name] = true
 	})
 	return fromEnv, errors.Join(errs...)
+}
+
+// allowedValues says what a flag takes, for a bad value from the
+// environment: the flag package's error is about parsing ("strconv.ParseBool:
+// parsing \"maybe\": invalid syntax").
+func allowedValues(f *flag.Flag, err error) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return "want true or false (also 1/0, t/f)"
+	}
+	switch fmt.Sprintf("%T", f.Value) {
+	case "*flag.uintValue", "*flag.uint64Value":
+		return "want a whole number, 0 or more"
+	case "*flag.intValue", "*flag.int64Value":
+		return "want a whole number"
+	case "*flag.durationValue":
+		return "want a duration such as 3s or 500ms"
+	}
+	if errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) {
+		return "not a valid value"
+	}
+	return err.Error()
 }
 
 // parseConfig reads the node command's flags and environment; -h prints
@@ -233,6 +264,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 		c.http = port.addr()
 	}
 	c.listen, c.bootstrap, c.httpVHosts = listen.values, bootstrap.values, vhosts.values
+	c.fromEnv = fromEnv
 	c.logLevelSet = onCmdLine["log-level"] || fromEnv["log-level"]
 	c.logFormat = strings.ToLower(logFormat)
 	if err := c.validate(logLevel); err != nil {
@@ -243,13 +275,13 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 
 func (c *config) validate(logLevel string) error {
 	if c.dataDir == "" {
-		return usageErrorf("--data-dir must not be empty")
+		return usageErrorf("%s must not be empty", c.flagName("data-dir"))
 	}
 	if c.difficulty < 1 || c.difficulty > 64 {
-		return usageErrorf("--difficulty %d: must be between 1 and 64 leading zero bits", c.difficulty)
+		return usageErrorf("%s %d: must be between 1 and 64 leading zero bits", c.flagName("difficulty"), c.difficulty)
 	}
 	if c.minerWorkers < 0 {
-		return usageErrorf("--miner-workers %d: must be 0 (one per core) or more", c.minerWorkers)
+		return usageErrorf("%s %d: must be 0 (one per core) or more", c.flagName("miner-workers"), c.minerWorkers)
 	}
 	if c.banDuration <= 0 {
 		return usageErrorf("--ban-duration %s: must be positive", c.banDuration)
@@ -264,40 +296,40 @@ func (c *config) validate(logLevel string) error {
 	case "error":
 		c.logLevel = slog.LevelError
 	default:
-		return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+		return usageErrorf("%s %q: want debug, info, warn or error", c.flagName("log-level"), logLevel)
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
-		return usageErrorf("--log-format %q: want text or json", c.logFormat)
+		return usageErrorf("%s %q: want text or json", c.flagName("log-format"), c.logFormat)
 	}
 	if strings.EqualFold(c.http, "off") {
 		c.http = ""
 	}
 	if c.http != "" {
 		if _, port, err := net.SplitHostPort(c.http); err != nil {
-			return usageErrorf("--http %q: want host:port (e.g. 127.0.0.1:5000): %v", c.http, err)
+			return usageErrorf("%s %q: want host:port (e.g. 127.0.0.1:5000): %v", c.flagName("http"), c.http, err)
 		} else if _, err := net.LookupPort("tcp", port); err != nil {
-			return usageErrorf("--http %q: bad port: %v", c.http, err)
+			return usageErrorf("%s %q: bad port: %v", c.flagName("http"), c.http, err)
 		}
 	}
 	if err := validToken(c.httpToken); err != nil {
-		return usageErrorf("--http-token: %v", err)
+		return usageErrorf("%s: %v", c.flagName("http-token"), err)
 	}
 	for _, h := range c.httpVHosts {
 		if h != "*" && (strings.ContainsAny(h, "/:[] ") || strings.Trim(h, ".") == "") {
-			return usageErrorf("--http-vhosts %q: want host names without port or scheme (e.g. node1,chain.example), or *", h)
+			return usageErrorf("%s %q: want host names without port or scheme (e.g. node1,chain.example), or *", c.flagName("http-vhosts"), h)
 		}
 	}
 	if len(c.listen) == 0 {
-		return usageErrorf("--listen: at least one multiaddr is needed")
+		return usageErrorf("%s: at least one multiaddr is needed", c.flagName("listen"))
 	}
 	for _, s := range c.listen {
 		if _, err := ma.NewMultiaddr(s); err != nil {
-			return usageErrorf("--listen %q: not a multiaddr: %v", s, err)
+			return usageErrorf("%s %q: not a multiaddr: %v", c.flagName("listen"), s, err)
 		}
 	}
 	for _, s := range c.bootstrap {
 		if _, err := node.ParsePeerAddr(s); err != nil {
-			return usageErrorf("--bootstrap %q: %v", s, err)
+			return usageErrorf("%s %q: %v", c.flagName("bootstrap"), s, err)
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 	"github.com/gossipchain/gossipchain/chain"
 	"github.com/gossipchain/gossipchain/console"
 	"github.com/gossipchain/gossipchain/node"
-	"golang.org/x/term"
 )
 
 // shutdownTimeout bounds how long in-flight HTTP requests may finish.
@@ -27,11 +27,20 @@ const shutdownTimeout = 5 * time.Second
 
 // runNode runs a node until SIGINT/SIGTERM, or until the console ends.
 func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
-	isTerm := stdin != nil && term.IsTerminal(int(stdin.Fd()))
-	cfg, err := parseConfig(args, os.Getenv, isTerm, stdout)
+	tty := probeTTY(stdin, stdout)
+	// The console is on by default in a terminal's foreground; a node
+	// started with & serves its API and logs, and leaves the terminal to
+	// the shell.
+	cfg, err := parseConfig(args, os.Getenv, tty.stdinTerm && tty.foreground, stdout)
 	if err != nil {
 		return exitCode(err, stderr)
 	}
+	consoleOff := ""
+	if cfg.console && tty.stdinTerm && !tty.foreground {
+		cfg.console = false
+		consoleOff = "console off: this process is not in its terminal's foreground (started with &?), and reading the terminal would stop it; the API and logs go on"
+	}
+	isTerm := tty.interactive()
 	level := cfg.logLevel
 	if cfg.console && isTerm && !cfg.logLevelSet {
 		// Info lines on stderr would run through the console's line
@@ -40,6 +49,10 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, cfg.logFormat, level)
 
+	if consoleOff != "" {
+		logger.Warn(consoleOff)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -47,6 +60,15 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	_, statErr := os.Stat(walletPath)
 	newWallet := errors.Is(statErr, fs.ErrNotExist)
 
+	// The HTTP port first, then the node: a second node on this machine
+	// with the defaults clashes on both, and one line names every flag to
+	// change. Listen before printing, so that port 0 is printed as the
+	// real port.
+	var ln net.Listener
+	var httpListenErr error
+	if cfg.http != "" {
+		ln, httpListenErr = net.Listen("tcp", cfg.http)
+	}
 	metrics := api.NewMetrics()
 	params := chain.DefaultParams().WithDifficulty(cfg.difficulty)
 	n, err := node.New(ctx, node.Config{
@@ -61,24 +83,24 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		Logger:       logger,
 		Observe:      metrics.Observe,
 	})
-	if errors.Is(err, chain.ErrStoreDamaged) {
-		return storeDamaged(err, cfg.dataDir, stderr)
-	}
-	if err != nil {
-		return exitCode(err, stderr)
+	if err != nil || httpListenErr != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		if n != nil {
+			n.Close()
+		}
+		if errors.Is(err, chain.ErrStoreDamaged) {
+			return storeDamaged(err, cfg.dataDir, stderr)
+		}
+		return exitCode(startError(cfg, err, httpListenErr), stderr)
 	}
 
-	// Listen before printing, so that port 0 is printed as the real port.
 	var srv *http.Server
 	httpErr := make(chan error, 1)
 	httpAddr := "off"
 	cookiePath := ""
 	if cfg.http != "" {
-		ln, err := net.Listen("tcp", cfg.http)
-		if err != nil {
-			n.Close()
-			return exitCode(fmt.Errorf("HTTP API: %w", err), stderr)
-		}
 		httpAddr = ln.Addr().String()
 		token, cookie, err := apiToken(cfg.dataDir, cfg.httpToken, cfg.http)
 		if err != nil {
@@ -170,6 +192,36 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	logger.Info("stopped")
 	return code
+}
+
+// startError is the one line for a node that could not start: a port in
+// use names the flag that chooses it, and a store made for another
+// network says how to start a new one.
+func startError(cfg *config, nodeErr, httpErr error) error {
+	var parts []string
+	var inUse *node.ListenInUseError
+	if errors.As(nodeErr, &inUse) {
+		parts = append(parts, fmt.Sprintf("the libp2p port is in use (--listen %s; another node on this machine?): give this node another, e.g. --listen /ip4/0.0.0.0/tcp/0 (any free port) or --listen /ip4/0.0.0.0/tcp/4002,/ip4/0.0.0.0/udp/4002/quic-v1",
+			strings.Join(cfg.listen, ",")))
+	} else if gm := (*chain.GenesisMismatchError)(nil); errors.As(nodeErr, &gm) {
+		made, again := "for another network (other rules)", "the settings it was made with"
+		if gm.StoredBits != 0 && gm.StoredBits != gm.OursBits {
+			made = fmt.Sprintf("with --difficulty %d", chain.LeadingZeroBits(gm.StoredBits))
+			again = made[len("with "):]
+		}
+		parts = append(parts, fmt.Sprintf("the store in --data-dir %s was made %s (genesis %.12s…), and this start asks for --difficulty %d (genesis %.12s…): a store holds one network. Start it with %s, or start a new network in another --data-dir (e.g. --data-dir ./gossipchain-data-%d)",
+			cfg.dataDir, made, gm.Stored, cfg.difficulty, gm.Ours, again, cfg.difficulty))
+	} else if nodeErr != nil {
+		parts = append(parts, nodeErr.Error())
+	}
+	if httpErr != nil {
+		if errors.Is(httpErr, syscall.EADDRINUSE) {
+			parts = append(parts, fmt.Sprintf("the HTTP API's port is in use (--http %s): give this node another, e.g. -p 5002 or --http 127.0.0.1:0 (any free port), or --http off", cfg.http))
+		} else {
+			parts = append(parts, fmt.Sprintf("HTTP API (--http %s): %v", cfg.http, httpErr))
+		}
+	}
+	return errors.New(strings.Join(parts, "; and "))
 }
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
