@@ -252,7 +252,9 @@ const syncCommitBytes = 16 << 20
 // that breaks a rule is the peer's fault.
 func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
 	return func(blocks []*chain.Block) error {
+		got := time.Now()
 		k, res, err := n.chain.AddBlocks(blocks)
+		n.noteArrival(p.String(), got, blocks[:k]...)
 		n.metrics.BlocksSynced.Add(uint64(k))
 		n.added(res, p.String())
 		if err != nil {
