@@ -216,9 +216,9 @@ var propagationBins = []struct {
 	max   time.Duration
 	label string
 }{
-	{50 * time.Millisecond, "<50ms"}, {100 * time.Millisecond, "50-100ms"}, {250 * time.Millisecond, "100-250ms"},
-	{500 * time.Millisecond, "250-500ms"}, {time.Second, "0.5-1s"}, {2 * time.Second, "1-2s"},
-	{5 * time.Second, "2-5s"}, {1<<63 - 1, ">5s"},
+	{50 * time.Millisecond, "<50ms"}, {100 * time.Millisecond, "<100ms"}, {250 * time.Millisecond, "<250ms"},
+	{500 * time.Millisecond, "<500ms"}, {time.Second, "<1s"}, {2 * time.Second, "<2s"},
+	{5 * time.Second, "<5s"}, {1<<63 - 1, "≥5s"},
 }
 
 // propagation is the histogram of block propagation times: for each block

@@ -236,6 +236,7 @@
     renderPeers(s);
     renderMempool(s);
     document.body.dataset.headIndex = String(s.head.index);
+    if (!window.firstRenderMs) window.firstRenderMs = performance.now(); // for the benchmark
   }
 
   async function post(path, body) {
