@@ -65,9 +65,9 @@ type codeWriter struct {
 	code int
 }
 
-func (w *codeWriter) WriteHeader(c int) { w.code = c; w.ResponseWriter.WriteHeader(c) }
+func (w *codeWriter) WriteHeader(c int)           { w.code = c; w.ResponseWriter.WriteHeader(c) }
 func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-func (w *codeWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *codeWriter) Flush()                      { http.NewResponseController(w.ResponseWriter).Flush() }
 
 // serve runs the API with the dashboard for n on a loopback port.
 func serve(t *testing.T, n *node.Node, rec *refusal) string {
