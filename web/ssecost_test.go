@@ -26,8 +26,8 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	}
 	s := string(data)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // after "pid (comm) "
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)                  // field 14
-	st, _ := strconv.ParseInt(fields[12], 10, 64)                  // field 15
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)                 // field 14
+	st, _ := strconv.ParseInt(fields[12], 10, 64)                 // field 15
 	return time.Duration(ut+st) * time.Second / clockTicks
 }
 
