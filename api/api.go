@@ -137,8 +137,14 @@ type Options struct {
 	VHosts []string
 	// Token, if set, must come as "Authorization: Bearer <token>" on every
 	// request but GET /health and GET /status, also on loopback. A public
-	// ListenAddr without a Token refuses all those requests (401).
+	// ListenAddr without a Token refuses all those requests (401). A
+	// browser may send it as the cookie TokenCookie instead (web.go).
 	Token string
+
+	// Web, if set, is the browser dashboard (package web), served behind
+	// the same guard: everything under /web/, and GET / when the request
+	// accepts text/html (curl keeps the JSON index).
+	Web http.Handler
 }
 
 const (
@@ -242,6 +248,11 @@ func New(n *node.Node, opts Options) http.Handler {
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.routes = append(s.routes, "GET /metrics")
 	s.handle("GET /{$}", s.handleIndex)
+	if opts.Web != nil { // web.go
+		s.mux.Handle("/web/", opts.Web)
+		s.handle("GET /web/login", s.handleWebLogin)
+		s.routes = append(s.routes, "GET /web/")
+	}
 	return s
 }
 
@@ -276,6 +287,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if code, msg := s.guard.check(r, pattern); code != 0 {
+		if code == http.StatusUnauthorized && s.webLogin(rec, r) {
+			return
+		}
 		if code == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="gossipchain"`)
 		}

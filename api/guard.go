@@ -51,6 +51,8 @@ import (
 var openRoutes = map[string]bool{
 	"GET /health": true,
 	"GET /status": true,
+	// The dashboard's token form (web.go): a page that holds no secret.
+	"GET /web/login": true,
 }
 
 // CookieFile is the file in the data directory that holds the API token a
@@ -157,7 +159,7 @@ func (g *guard) check(r *http.Request, pattern string) (int, string) {
 		if g.token == nil {
 			return http.StatusUnauthorized, fmt.Sprintf("this API listens on %s, not loopback, and has no token: start the node with --http-token (GOSSIPCHAIN_HTTP_TOKEN)", g.listen)
 		}
-		if !g.tokenOK(r.Header.Get("Authorization")) {
+		if !g.tokenOK(r.Header.Get("Authorization")) && !g.cookieOK(r) {
 			where := "the token given by --http-token (GOSSIPCHAIN_HTTP_TOKEN), or else the one in the data directory's " + CookieFile + " file"
 			if g.public {
 				return http.StatusUnauthorized, fmt.Sprintf("this API listens on %s, not loopback: send \"Authorization: Bearer <token>\" with %s", g.listen, where)

@@ -484,5 +484,10 @@ type indexResponse struct {
 }
 
 func (s *server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Vary", "Accept")
+	if s.opts.Web != nil && wantsHTML(r) {
+		s.opts.Web.ServeHTTP(w, r) // web.go
+		return
+	}
 	writeJSON(w, http.StatusOK, indexResponse{Name: "gossipchain", Endpoints: s.routes})
 }

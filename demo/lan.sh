@@ -164,6 +164,7 @@ for ((i = 1; i <= N; i++)); do
 		</dev/null >"$WORKDIR/node$i.log" 2>&1 &
 	PIDS+=($!)
 	log "node $i: started in $ns, pid $!, no bootstrap address (mDNS only)"
+	log "node $i: dashboard http://127.0.0.1:$HTTP_PORT/ in $ns (ip netns exec $ns chromium --no-sandbox http://127.0.0.1:$HTTP_PORT/)"
 done
 
 # --- asking a node's HTTP API, from inside its namespace ------------------
@@ -252,6 +253,9 @@ log "PASS: $N nodes found each other by mDNS alone and all have block $index min
 if [[ $HOLD == 1 ]]; then
 	log "holding the LAN (LAN_HOLD=1); ask a node with:"
 	log "  ip netns exec $(ns_of 1) $BIN health --http 127.0.0.1:$HTTP_PORT"
+	for ((i = 1; i <= N; i++)); do
+		log "  node $i's dashboard: http://127.0.0.1:$HTTP_PORT/ in $(ns_of "$i") (ip netns exec $(ns_of "$i") chromium --no-sandbox http://127.0.0.1:$HTTP_PORT/)"
+	done
 	log "press Ctrl-C to stop and clean up"
 	while :; do sleep 1 || :; done
 fi

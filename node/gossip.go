@@ -41,6 +41,9 @@ func (n *Node) startGossip() error {
 	if n.blockSub, err = n.blockTopic.Subscribe(); err != nil {
 		return err
 	}
+	if err := n.startStats(); err != nil { // stats.go
+		return err
+	}
 	joins, err := n.txTopic.EventHandler()
 	if err != nil {
 		return err
@@ -158,6 +161,9 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		return pubsub.ValidationIgnore
 	}
 	res, err := n.chain.AddBlock(b)
+	if err == nil {
+		n.noteArrival(from.String(), start, b)
+	}
 	switch {
 	case err == nil && res.Status == chain.StatusOrphan:
 		n.log.Debug("orphan block, syncing", "block", b.Hash(), "from", from)

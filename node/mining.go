@@ -51,6 +51,7 @@ func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 		return nil, errStale // a competing block arrived first
 	}
 	n.metrics.BlocksMined.Add(1)
+	n.noteArrival("local", time.Now(), b)
 	n.observe("mine_block", time.Since(start).Seconds())
 	// txs counts the coinbase, as the console's "(1 tx)" does.
 	n.log.Info("mined block", "index", b.Index, "hash", b.Hash(), "txs", len(b.Txs), "transfers", len(b.Txs)-1)

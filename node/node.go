@@ -64,6 +64,11 @@ type Config struct {
 	// on status polls, on an orphan block): the bench command calls
 	// SyncFrom or SyncWholeChain itself to time them.
 	NoAutoSync bool
+	// NoStatsBeacon stops this node publishing its stats beacon
+	// (stats.go); it still hears the others'. StatsInterval is how often
+	// the beacon goes out; default DefaultStatsInterval.
+	NoStatsBeacon bool
+	StatsInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -120,6 +125,10 @@ type Node struct {
 	txTopic, blockTopic *pubsub.Topic
 	txSub, blockSub     *pubsub.Subscription
 	txq                 *txQueue // our transactions waiting to be announced
+	statsTopic          *pubsub.Topic
+	stats               *statsTable // beacons heard (stats.go)
+	arrivals            *arrivalLog // when and from whom blocks came (arrivals.go)
+	found               sync.Map    // peer.ID -> how it was found (peerinfo.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -175,6 +184,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		scores:      &ScoreBook{},
 		mesh:        newMeshTracer(),
 		txq:         newTxQueue(),
+		stats:       newStatsTable(),
+		arrivals:    newArrivalLog(),
 		bans:        newBanList(filepath.Join(cfg.DataDir, BanFile), cfg.BanDuration, cfg.Logger),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -231,7 +242,10 @@ func (n *Node) startDiscovery(ctx context.Context) error {
 	genesis := n.chain.GenesisHash()
 	if n.cfg.MDNS {
 		connect := ConnectDiscovered(n.ctx, n.host, 0, n.log)
-		closer, err := StartMDNS(n.host, MDNSServiceName(genesis[:]), connect)
+		closer, err := StartMDNS(n.host, MDNSServiceName(genesis[:]), func(pi peer.AddrInfo) {
+			n.notePeerFound(pi.ID, FoundMDNS)
+			connect(pi)
+		})
 		if err != nil {
 			return fmt.Errorf("mdns: %w", err)
 		}
@@ -246,6 +260,7 @@ func (n *Node) startDiscovery(ctx context.Context) error {
 		if info.ID == n.host.ID() {
 			continue // a node listed as its own bootstrap (a shared compose file)
 		}
+		n.notePeerFound(info.ID, FoundBootstrap)
 		infos = append(infos, info)
 	}
 	// Always there: /nodes/register adds the nodes it cannot reach yet.
@@ -416,6 +431,9 @@ func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	clearDialBackoff(n.host, info.ID)
+	if _, ok := n.found.Load(info.ID); !ok {
+		n.notePeerFound(info.ID, FoundRegister)
+	}
 	if err := n.host.Connect(ctx, info); err != nil {
 		return "", fmt.Errorf("connect %s: %w", addr, err)
 	}

@@ -252,7 +252,9 @@ const syncCommitBytes = 16 << 20
 // that breaks a rule is the peer's fault.
 func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
 	return func(blocks []*chain.Block) error {
+		got := time.Now()
 		k, res, err := n.chain.AddBlocks(blocks)
+		n.noteArrival(p.String(), got, blocks[:k]...)
 		n.metrics.BlocksSynced.Add(uint64(k))
 		n.added(res, p.String())
 		if err != nil {
@@ -496,10 +498,13 @@ func (n *Node) onConnected(p peer.ID) {
 // askStatus asks p for its status, records it, and reports whether p is
 // ahead of us: same network, more work.
 func (n *Node) askStatus(ctx context.Context, p peer.ID) (st PeerStatus, ahead bool, err error) {
+	asked := time.Now()
 	st, err = n.RequestStatus(ctx, p)
 	if err != nil {
 		return st, false, err
 	}
+	// One status exchange is a round trip: the dashboard's peer latency.
+	n.host.Peerstore().RecordLatency(p, time.Since(asked))
 	n.setPeerStatus(p, st)
 	return st, st.Genesis == n.chain.GenesisHash() && st.Work.Cmp(n.chain.Tip().Work) > 0, nil
 }

@@ -46,6 +46,7 @@ type config struct {
 	listen       []string
 	bootstrap    []string
 	mdns         bool
+	statsBeacon  bool
 	http         string // "" = no HTTP API
 	httpVHosts   []string
 	httpToken    string
@@ -219,6 +220,7 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	fs.Var(listen, "listen", "libp2p listen multiaddr; repeatable or comma-separated")
 	fs.Var(bootstrap, "bootstrap", "peer multiaddr ending in /p2p/<peer-id> to keep connected to; repeatable or comma-separated")
 	fs.BoolVar(&c.mdns, "mdns", true, "find peers on the LAN with mDNS (--mdns=false to turn off)")
+	fs.BoolVar(&c.statsBeacon, "stats-beacon", true, "publish this node's stats beacon (head, peers, hash rate, block arrival times) for the network view of every dashboard (--stats-beacon=false to turn off)")
 	fs.StringVar(&c.http, "http", "127.0.0.1:5000", `HTTP API address; "" or "off" turns it off`)
 	fs.Var(vhosts, "http-vhosts", `further names the HTTP API answers to in the Host header, comma-separated ("*" = any); IP addresses, localhost and the --http host always work`)
 	fs.StringVar(&c.httpToken, "http-token", "", "bearer token the HTTP API requires (Authorization: Bearer TOKEN) on all but /health and /status; without it a non-loopback --http gets a random one, written to DATA_DIR/"+api.CookieFile+" (prefer the environment variable to the flag: a command line is visible to every user)")

@@ -20,6 +20,7 @@ import (
 	"github.com/gossipchain/gossipchain/chain"
 	"github.com/gossipchain/gossipchain/console"
 	"github.com/gossipchain/gossipchain/node"
+	"github.com/gossipchain/gossipchain/web"
 )
 
 // shutdownTimeout bounds how long in-flight HTTP requests may finish.
@@ -72,16 +73,17 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	metrics := api.NewMetrics()
 	params := chain.DefaultParams().WithDifficulty(cfg.difficulty)
 	n, err := node.New(ctx, node.Config{
-		DataDir:      cfg.dataDir,
-		Params:       params,
-		ListenAddrs:  cfg.listen,
-		Bootstrap:    cfg.bootstrap,
-		MDNS:         cfg.mdns,
-		MinerWorkers: cfg.minerWorkers,
-		IdentitySeed: cfg.identitySeed,
-		BanDuration:  cfg.banDuration,
-		Logger:       logger,
-		Observe:      metrics.Observe,
+		DataDir:       cfg.dataDir,
+		Params:        params,
+		ListenAddrs:   cfg.listen,
+		Bootstrap:     cfg.bootstrap,
+		MDNS:          cfg.mdns,
+		MinerWorkers:  cfg.minerWorkers,
+		IdentitySeed:  cfg.identitySeed,
+		BanDuration:   cfg.banDuration,
+		NoStatsBeacon: !cfg.statsBeacon,
+		Logger:        logger,
+		Observe:       metrics.Observe,
 	})
 	if err != nil || httpListenErr != nil {
 		if ln != nil {
@@ -113,13 +115,16 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			defer os.Remove(cookie)
 			logger.Info("HTTP API listens off loopback: its token is in the cookie file", "cookie", cookie)
 		}
+		dash := web.New(n, web.Options{Logger: logger})
 		srv = api.NewHTTPServer(api.New(n, api.Options{
 			Logger:     logger,
 			Metrics:    metrics,
 			ListenAddr: cfg.http,
 			VHosts:     cfg.httpVHosts,
 			Token:      token,
+			Web:        dash,
 		}), logger)
+		srv.RegisterOnShutdown(dash.Close) // ends the dashboards' event streams
 		go func() { httpErr <- srv.Serve(ln) }()
 	}
 
