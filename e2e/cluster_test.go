@@ -62,6 +62,7 @@ func TestCluster(t *testing.T) {
 		{"APIAccess", c.testAPIAccess},
 		{"Converge", c.testConverge},
 		{"MDNSOnlyNode", c.testMDNSOnly},
+		{"Dashboard", c.testDashboard},
 		{"PartitionHeal", c.testPartitionHeal},
 		{"Crash", c.testCrash},
 		{"ScalePeers", c.testScalePeers},
@@ -643,6 +644,40 @@ func (c *cluster) testConverge(t *testing.T) {
 		bal = append(bal, fmt.Sprintf("%s=%d", s, n))
 	}
 	t.Logf("node4's balance on every node: %s", strings.Join(bal, " "))
+}
+
+// testDashboard: node1's web page knows every node of the network, by the
+// stats beacons they gossip (no central server), and each with its head.
+func (c *cluster) testDashboard(t *testing.T) {
+	services := []string{"node1", "node2", "node3", "node4"}
+	ids := map[string]string{}
+	for _, s := range services {
+		var st struct {
+			PeerID string `json:"peer_id"`
+		}
+		if err := c.call(s, "GET", "/status", nil, 200, &st); err != nil {
+			t.Fatal(err)
+		}
+		ids[st.PeerID] = s
+	}
+	waitFor(t, time.Minute, "node1's dashboard to list all four nodes", func() (bool, string) {
+		var snap struct {
+			Network []struct {
+				ID    string `json:"id"`
+				Index uint64 `json:"index"`
+			} `json:"network"`
+		}
+		if err := c.call("node1", "GET", "/web/snapshot", nil, 200, &snap); err != nil {
+			return false, err.Error()
+		}
+		seen := map[string]bool{}
+		for _, n := range snap.Network {
+			if s, ok := ids[n.ID]; ok && n.Index > 0 {
+				seen[s] = true
+			}
+		}
+		return len(seen) == len(services), fmt.Sprintf("node1's network view has %v of %v", seen, services)
+	})
 }
 
 // testMDNSOnly: node4 was given no address; it is connected (by mDNS) and
