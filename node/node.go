@@ -63,6 +63,10 @@ type Config struct {
 	// on status polls, on an orphan block): the bench command calls
 	// SyncFrom or SyncWholeChain itself to time them.
 	NoAutoSync bool
+	// FullBlockRelay publishes our blocks whole on the full-block topic
+	// instead of in compact form on the compact one (compact.go). Both
+	// topics are always validated and relayed.
+	FullBlockRelay bool
 }
 
 func (c *Config) setDefaults() {
@@ -119,6 +123,7 @@ type Node struct {
 	txTopic, blockTopic *pubsub.Topic
 	txSub, blockSub     *pubsub.Subscription
 	txq                 *txQueue // our transactions waiting to be announced
+	compact             *compactRelay
 
 	ctx     context.Context
 	cancel  context.CancelFunc
