@@ -58,6 +58,7 @@ type compactRelay struct {
 	topic   *pubsub.Topic
 	sub     *pubsub.Subscription
 	serving chan struct{}
+	full    atomic.Bool // SetFullBlockRelay
 
 	received, rebuilt, txnRequests, txsRequested, fullFetches, collisions, served, gossipBytes, txnBytes atomic.Uint64
 }
@@ -99,6 +100,14 @@ func (n *Node) startCompact() error {
 	})
 	return nil
 }
+
+// SetFullBlockRelay switches what publishBlock sends from now on: whole
+// blocks on the full-block topic (true) or compact blocks (false), as
+// Config.FullBlockRelay does at start. The bench compares the two in one
+// network.
+func (n *Node) SetFullBlockRelay(full bool) { n.compact.full.Store(full) }
+
+func (n *Node) fullBlockRelay() bool { return n.cfg.FullBlockRelay || n.compact.full.Load() }
 
 // publishCompact gossips b in compact form, with a fresh nonce for its
 // short-id key.

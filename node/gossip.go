@@ -203,7 +203,7 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 // in compact form unless Config.FullBlockRelay.
 func (n *Node) publishBlock(b *chain.Block) {
 	publish := func() error { return n.blockTopic.Publish(n.ctx, b.Bytes()) }
-	if !n.cfg.FullBlockRelay {
+	if !n.fullBlockRelay() {
 		publish = func() error { return n.publishCompact(b) }
 	}
 	if err := publish(); err != nil && n.ctx.Err() == nil {
