@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
+	"github.com/gossipchain/gossipchain/node"
 )
 
 // Options configure the measurements. Zero values take the defaults of the
@@ -66,6 +67,14 @@ type Options struct {
 	// times; default 50.
 	Samples int
 
+	// Compact makes propagation compare compact block relay with whole
+	// blocks (CompactPropagation): blocks of BlockTxs transactions
+	// (default 2,000) with mempools in sync and with a Missing share
+	// (default 0.1) absent from each node's mempool, against empty blocks.
+	Compact  bool
+	BlockTxs int
+	Missing  float64
+
 	// Blocks and TxsPerBlock shape the chain that sync measures; default
 	// 10,000 blocks of 10 signed transactions.
 	Blocks      int
@@ -94,6 +103,13 @@ type Options struct {
 	// "serve" (node.New + the API handler, the same code the binary wires)
 	// is timed.
 	NodeCommand func(dataDir, apiAddr string) *exec.Cmd
+
+	// For startNetwork: the network's rules instead of params(), a hook
+	// run on each node's data directory before it starts, and one on its
+	// config.
+	netParams  *chain.Params
+	nodeSetup  func(dir string) error
+	nodeMutate func(*node.Config)
 }
 
 func (o *Options) setDefaults() {
@@ -173,6 +189,9 @@ func Small(o *Options) {
 const mempoolMax = 10000
 
 func (o *Options) params() chain.Params {
+	if o.netParams != nil {
+		return *o.netParams
+	}
 	return chain.DefaultParams().WithDifficulty(o.Difficulty)
 }
 
@@ -202,6 +221,9 @@ func Run(ctx context.Context, mode string, o Options) ([]Result, error) {
 	case "ingest":
 		return one(Ingest(ctx, o))
 	case "propagation":
+		if o.Compact {
+			return one(CompactPropagation(ctx, o))
+		}
 		return one(Propagation(ctx, o))
 	case "sync":
 		return one(Sync(ctx, o))

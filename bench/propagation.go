@@ -159,7 +159,17 @@ func startNetwork(ctx context.Context, o *Options, dir string, size int, rng *ra
 		if err != nil {
 			return nil, 0, err
 		}
-		n, err := startNode(d, p, func(c *node.Config) { c.Bootstrap = boot })
+		if o.nodeSetup != nil {
+			if err := o.nodeSetup(d); err != nil {
+				return nil, 0, err
+			}
+		}
+		n, err := startNode(d, p, func(c *node.Config) {
+			c.Bootstrap = boot
+			if o.nodeMutate != nil {
+				o.nodeMutate(c)
+			}
+		})
 		if err != nil {
 			return nil, 0, fmt.Errorf("node %d: %w", i, err)
 		}

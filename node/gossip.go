@@ -35,6 +35,9 @@ func (n *Node) startGossip() error {
 	if err != nil {
 		return err
 	}
+	if err := n.startCompact(); err != nil {
+		return err
+	}
 	if n.txSub, err = n.txTopic.Subscribe(); err != nil {
 		return err
 	}
@@ -151,6 +154,7 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	}
 	start := time.Now()
 	defer func() { n.observe("gossip_block", time.Since(start).Seconds()) }()
+	n.compact.gossipBytes.Add(uint64(len(msg.Data)))
 	b, err := chain.DecodeBlock(msg.Data, n.cfg.Params.MaxBlockBytes)
 	if err != nil {
 		n.metrics.BlocksRejected.Add(1)
@@ -201,9 +205,14 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	}
 }
 
-// publishBlock gossips a block we mined.
+// publishBlock gossips a block we mined (or our new head after a sync):
+// in compact form unless Config.FullBlockRelay.
 func (n *Node) publishBlock(b *chain.Block) {
-	if err := n.blockTopic.Publish(n.ctx, b.Bytes()); err != nil && n.ctx.Err() == nil {
+	publish := func() error { return n.blockTopic.Publish(n.ctx, b.Bytes()) }
+	if !n.fullBlockRelay() {
+		publish = func() error { return n.publishCompact(b) }
+	}
+	if err := publish(); err != nil && n.ctx.Err() == nil {
 		n.log.Warn("publish block", "block", b.Hash(), "err", err)
 	}
 }

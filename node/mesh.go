@@ -66,7 +66,12 @@ func (m *meshTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (m *meshTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (m *meshTracer) UndeliverableMessage(*pubsub.Message)                 {}
 
-// MeshPeers is how many peers the block and transaction topics' meshes hold.
+// MeshPeers is how many peers the block and transaction topics' meshes
+// hold; blocks is the smaller of the full and compact block meshes.
 func (n *Node) MeshPeers() (blocks, txs int) {
-	return n.mesh.count(n.blockTopic.String()), n.mesh.count(n.txTopic.String())
+	blocks = n.mesh.count(n.blockTopic.String())
+	if n.compact != nil {
+		blocks = min(blocks, n.mesh.count(n.compact.topic.String()))
+	}
+	return blocks, n.mesh.count(n.txTopic.String())
 }

@@ -40,6 +40,8 @@ func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 		return nil, err
 	}
 	b.Nonce = nonce
+	// The template's transfers come from our mempool, whose signatures
+	// were checked on admission: AddBlock checks only the others.
 	res, err := n.chain.AddBlock(b)
 	if err != nil {
 		if errors.Is(err, chain.ErrTimeTooOld) || errors.Is(err, chain.ErrKnownBlock) {

@@ -69,6 +69,10 @@ type Config struct {
 	// the beacon goes out; default DefaultStatsInterval.
 	NoStatsBeacon bool
 	StatsInterval time.Duration
+	// FullBlockRelay publishes our blocks whole on the full-block topic
+	// instead of in compact form on the compact one (compact.go). Both
+	// topics are always validated and relayed.
+	FullBlockRelay bool
 }
 
 func (c *Config) setDefaults() {
@@ -129,6 +133,7 @@ type Node struct {
 	stats               *statsTable // beacons heard (stats.go)
 	arrivals            *arrivalLog // when and from whom blocks came (arrivals.go)
 	found               sync.Map    // peer.ID -> how it was found (peerinfo.go)
+	compact             *compactRelay
 
 	ctx     context.Context
 	cancel  context.CancelFunc

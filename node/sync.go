@@ -103,7 +103,10 @@ func (n *Node) request(ctx context.Context, p peer.ID, req []byte) (s network.St
 	if err != nil {
 		return nil, nil, nil, ctxErr(ctx, err)
 	}
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	// The closure keeps its own copy: the error returns below set the
+	// named result s to nil while the AfterFunc may be running.
+	stream := s
+	stop := context.AfterFunc(ctx, func() { stream.Reset() })
 	release = func() {
 		stop()
 		s.Close()
