@@ -148,42 +148,10 @@ func (n *Node) validateCompactBlock(ctx context.Context, from peer.ID, msg *pubs
 		return pubsub.ValidationIgnore
 	}
 	res, err := n.chain.AddBlock(b)
-	return n.judgeBlock(from, cb.hash, res, err)
-}
-
-// judgeBlock turns the outcome of a gossiped block's checks into a verdict
-// and penalties, as validateBlock does; an unknown parent (CheckHeader)
-// or an orphan makes us sync from the sender.
-func (n *Node) judgeBlock(from peer.ID, h chain.Hash, res *chain.AddResult, err error) pubsub.ValidationResult {
-	switch {
-	case err == nil && res.Status == chain.StatusOrphan, errors.Is(err, chain.ErrUnknownParent):
-		n.log.Debug("orphan block, syncing", "block", h, "from", from)
-		n.syncAsync(from)
-		return pubsub.ValidationIgnore
-	case err == nil:
-		n.metrics.BlocksReceived.Add(1)
-		n.log.Debug("block from compact gossip", "block", h, "status", res.Status, "from", from)
-		n.added(res, from.String())
-		return pubsub.ValidationAccept
-	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):
-		return pubsub.ValidationIgnore
-	case errors.Is(err, chain.ErrLowWorkBranch):
-		n.Penalize(from, SeverityMedium, err.Error())
-		return pubsub.ValidationIgnore
-	case errors.Is(err, chain.ErrStoreFailed), errors.Is(err, chain.ErrStoreDamaged):
-		n.log.Error("gossiped block not stored", "block", h, "err", err)
-		return pubsub.ValidationIgnore
-	case errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrBadNonce), errors.Is(err, chain.ErrInvalidAncestor):
-		n.metrics.BlocksRejected.Add(1)
-		n.log.Info("rejected gossiped block", "block", h, "from", from, "err", err)
-		n.Penalize(from, SeverityMedium, err.Error())
-		return pubsub.ValidationReject
-	default:
-		n.metrics.BlocksRejected.Add(1)
-		n.log.Info("rejected gossiped block", "block", h, "from", from, "err", err)
-		n.Penalize(from, SeveritySevere, err.Error())
-		return pubsub.ValidationReject
+	if err == nil {
+		n.noteArrival(from.String(), start, b)
 	}
+	return n.judgeBlock(from, cb.hash, res, err)
 }
 
 // errCollision marks a rebuild that short ids cannot settle.

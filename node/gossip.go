@@ -168,14 +168,23 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	if err == nil {
 		n.noteArrival(from.String(), start, b)
 	}
+	return n.judgeBlock(from, b.Hash(), res, err)
+}
+
+// judgeBlock turns the outcome of a gossiped block's checks, whole or
+// compact, into a verdict and penalties: the one place that says what a
+// block error means for the peer that forwarded it. An orphan (or an
+// unknown parent, from a compact block's header check) makes us sync from
+// the sender.
+func (n *Node) judgeBlock(from peer.ID, h chain.Hash, res *chain.AddResult, err error) pubsub.ValidationResult {
 	switch {
-	case err == nil && res.Status == chain.StatusOrphan:
-		n.log.Debug("orphan block, syncing", "block", b.Hash(), "from", from)
+	case err == nil && res.Status == chain.StatusOrphan, errors.Is(err, chain.ErrUnknownParent):
+		n.log.Debug("orphan block, syncing", "block", h, "from", from)
 		n.syncAsync(from)
 		return pubsub.ValidationIgnore
 	case err == nil:
 		n.metrics.BlocksReceived.Add(1)
-		n.log.Debug("block from gossip", "index", b.Index, "block", b.Hash(), "status", res.Status, "from", from)
+		n.log.Debug("block from gossip", "block", h, "status", res.Status, "from", from)
 		n.added(res, from.String())
 		return pubsub.ValidationAccept
 	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):
@@ -187,19 +196,19 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		return pubsub.ValidationIgnore
 	case errors.Is(err, chain.ErrStoreFailed), errors.Is(err, chain.ErrStoreDamaged):
 		// Our failure, not the block's: neither relay nor blame.
-		n.log.Error("gossiped block not stored", "block", b.Hash(), "err", err)
+		n.log.Error("gossiped block not stored", "block", h, "err", err)
 		return pubsub.ValidationIgnore
 	case errors.Is(err, chain.ErrInsufficientBalance), errors.Is(err, chain.ErrBadNonce), errors.Is(err, chain.ErrInvalidAncestor):
 		// Broken against state: a relay stores and forwards a side-branch
 		// block without applying it, so an honest peer can pass this on.
 		n.metrics.BlocksRejected.Add(1)
-		n.log.Info("rejected gossiped block", "block", b.Hash(), "from", from, "err", err)
+		n.log.Info("rejected gossiped block", "block", h, "from", from, "err", err)
 		n.Penalize(from, SeverityMedium, err.Error())
 		return pubsub.ValidationReject
 	default:
 		// A broken rule every peer checks before relaying.
 		n.metrics.BlocksRejected.Add(1)
-		n.log.Info("rejected gossiped block", "block", b.Hash(), "from", from, "err", err)
+		n.log.Info("rejected gossiped block", "block", h, "from", from, "err", err)
 		n.Penalize(from, SeveritySevere, err.Error())
 		return pubsub.ValidationReject
 	}
