@@ -2,7 +2,6 @@ package console
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -11,13 +10,13 @@ import (
 	"golang.org/x/term"
 )
 
-// printEvents prints the node's events to t (the line editor) as they
-// happen, until the returned function is called; that function waits for
+// printEvents prints the node's events with show (above the line being
+// edited on t, the line editor) as they happen, until the returned function is called; that function waits for
 // the printer to stop and may be called more than once. Events that come
 // within eventInterval of the last print wait for the interval's end, and a
 // run of blocks among them prints as one line, so a sync or fast mining
 // does not flood the screen.
-func (s *session) printEvents(t *term.Terminal) (stop func()) {
+func (s *session) printEvents(t *term.Terminal, show func(string)) (stop func()) {
 	events, unsubscribe := s.n.Subscribe()
 	f := &eventFormatter{s: s, peers: make(map[string]bool)}
 	for _, p := range s.n.Host().Network().Peers() {
@@ -46,7 +45,7 @@ func (s *session) printEvents(t *term.Terminal) (stop func()) {
 		}()
 		flush := func() {
 			if text := f.format(pending); text != "" {
-				io.WriteString(t, text)
+				show(text)
 			}
 			pending, due, lastPrint = pending[:0], nil, time.Now()
 		}

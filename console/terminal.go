@@ -39,9 +39,17 @@ func runTerminal(ctx context.Context, n *node.Node, in io.Reader, out io.Writer,
 		io.Writer
 	}{input, out}, opts.Prompt)
 
+	t.History = &history{}
+	ls := &lineScreen{t: t, fd: -1}
+	if isTerm {
+		ls.fd = fd
+	}
+	stopResize := ls.watchResize()
+	defer stopResize()
+
 	s := newSession(n, t, opts.Logger)
 	s.errStart, s.errEnd = string(t.Escape.Red), string(t.Escape.Reset)
-	s.list = func(cands []string) { fmt.Fprintf(t, "%s\n", strings.Join(cands, "  ")) }
+	s.list = func(cands []string) { ls.printAbove(strings.Join(cands, "  ") + "\n") }
 	t.AutoCompleteCallback = func(line string, pos int, key rune) (newLine string, newPos int, ok bool) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -52,15 +60,11 @@ func runTerminal(ctx context.Context, n *node.Node, in io.Reader, out io.Writer,
 		return s.complete(line, pos, key)
 	}
 
-	stopEvents := s.printEvents(t)
+	stopEvents := s.printEvents(t, ls.printAbove)
 	defer stopEvents()
 
 	for {
-		if isTerm {
-			if w, h, err := term.GetSize(fd); err == nil && w > 0 && h > 0 {
-				t.SetSize(w, h)
-			}
-		}
+		ls.syncSize()
 		line, err := t.ReadLine()
 		if errors.Is(err, term.ErrPasteIndicator) {
 			err = nil
@@ -83,6 +87,77 @@ func runTerminal(ctx context.Context, n *node.Node, in io.Reader, out io.Writer,
 			return err
 		}
 	}
+}
+
+// lineScreen prints lines above the line being edited.
+//
+// The line editor (term.Terminal) does the work: its Write erases the
+// prompt and the half-typed line, prints, and draws them again below, and it
+// keeps track of the rows a line longer than the terminal's width wraps
+// over. Two things are left to us. The editor knows the width only from
+// SetSize, so the width is read again before each print and on SIGWINCH;
+// with a stale (wider) width it would move up too few rows and leave the
+// line's first rows above what is printed. And its Write clears the line's
+// rows only from the cursor's row up, so when the cursor has been moved
+// back into an earlier row, the rows below it would stay under a printed
+// line that wraps; a CSI J (clear to the end of the screen) after the
+// editor has moved to the line's first row clears them.
+type lineScreen struct {
+	t  *term.Terminal
+	fd int // the terminal, or -1 when the input is not one
+}
+
+// clearToEnd is CSI J: clear from the cursor to the end of the screen.
+const clearToEnd = "\x1b[J"
+
+// syncSize gives the line editor the terminal's current size. The editor
+// redraws its line if the width changed.
+func (ls *lineScreen) syncSize() {
+	if ls.fd < 0 {
+		return
+	}
+	if w, h, err := term.GetSize(ls.fd); err == nil && w > 0 && h > 0 {
+		ls.t.SetSize(w, h)
+	}
+}
+
+// printAbove prints text, whole lines, above the prompt and the line being
+// edited, or, while a command runs (no prompt on the screen), where the
+// cursor is: at the start of an empty line with nothing below it, which
+// CSI J leaves as it is.
+func (ls *lineScreen) printAbove(text string) {
+	ls.syncSize()
+	io.WriteString(ls.t, clearToEnd+text)
+}
+
+// history is the line editor's history: term.Terminal's, except that blank
+// lines (empty or whitespace only) are not kept.
+type history struct {
+	entries []string // oldest first
+}
+
+// maxHistory bounds the history.
+const maxHistory = 1000
+
+func (h *history) Add(entry string) {
+	if strings.TrimSpace(entry) == "" {
+		return
+	}
+	if len(h.entries) == maxHistory {
+		h.entries = append(h.entries[:0], h.entries[1:]...)
+	}
+	h.entries = append(h.entries, entry)
+}
+
+func (h *history) Len() int { return len(h.entries) }
+
+// At returns the idx-th most recent entry; it panics out of range, as
+// term.History requires.
+func (h *history) At(idx int) string {
+	if idx < 0 || idx >= len(h.entries) {
+		panic(fmt.Sprintf("console: history index %d out of range [0,%d)", idx, len(h.entries)))
+	}
+	return h.entries[len(h.entries)-1-idx]
 }
 
 // runInterruptible runs one command line on its own goroutine, with a
