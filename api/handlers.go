@@ -320,6 +320,12 @@ type statusResponse struct {
 	Genesis         string   `json:"genesis"`
 	Network         string   `json:"network"`
 	Work            string   `json:"work"`
+	// Reachability is AutoNAT's verdict: public, private or unknown.
+	Reachability string   `json:"reachability"`
+	RelayAddrs   []string `json:"relay_addrs"`
+	// OtherPeers counts connected libp2p peers that are not chain peers
+	// (DHT nodes, relays, other networks' nodes).
+	OtherPeers int `json:"other_peers"`
 }
 
 func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +333,10 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	addrs := st.Addrs
 	if addrs == nil {
 		addrs = []string{}
+	}
+	relays := st.RelayAddrs
+	if relays == nil {
+		relays = []string{}
 	}
 	writeJSON(w, http.StatusOK, statusResponse{
 		PeerID:          st.PeerID,
@@ -343,6 +353,9 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Genesis:         st.Genesis.String(),
 		Network:         s.n.Chain().Params().Name,
 		Work:            st.Work.String(),
+		Reachability:    st.Reachability,
+		RelayAddrs:      relays,
+		OtherPeers:      st.OtherPeers,
 	})
 }
 
