@@ -18,7 +18,7 @@ import (
 	"github.com/gossipchain/gossipchain/bench"
 )
 
-const benchUsage = `Usage: gossipchain bench <pow|ingest|propagation|sync|rest|all> [flags]
+const benchUsage = `Usage: gossipchain bench <pow|ingest|propagation|sync|rest|network|all> [flags]
        gossipchain bench plot [--out DIR] [--sizes 5,10,20,35,50] [--lengths 1000,2000,5000,10000]
 
 Measures this machine and prints a table, or one JSON object (an array for
@@ -28,6 +28,9 @@ Measures this machine and prints a table, or one JSON object (an array for
   propagation  --nodes in-process nodes on loopback: block and tx to every node
   sync         a fresh node syncing --blocks blocks × --txs txs from one peer
   rest         RSS of an idle node, and start-to-serving time with a big store
+  network      --nodes real nodes (default 100) in one process over libp2p's
+               mocknet: 20-100 ms links, random graph of --max-degree, several
+               miners, a tx load, a partition that heals
   all          all of the above (sync twice: --txs and coinbase-only)
   plot         propagation latency against network size and sync time against
                chain length, as PNG plots and a JSON file in --out
@@ -55,7 +58,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			fs.PrintDefaults()
 			return 0
 		}
-		fmt.Fprintln(stderr, "gossipchain bench: want a mode: pow, ingest, propagation, sync, rest, all or plot")
+		fmt.Fprintln(stderr, "gossipchain bench: want a mode: pow, ingest, propagation, sync, rest, network, all or plot")
 		return 2
 	}
 	mode := args[0]
@@ -82,6 +85,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "gossipchain bench: %v\n", err)
 		return 2
+	}
+	if !c.small {
+		nodesSet := false
+		fs.Visit(func(f *flag.Flag) { nodesSet = nodesSet || f.Name == "nodes" })
+		if nodesSet {
+			o.Net.Nodes = c.o.Nodes
+		}
 	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
@@ -171,6 +181,16 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.IntVar(&c.o.Degree, "degree", 2, "propagation: random earlier nodes each node bootstraps to")
 	fs.IntVar(&c.o.Samples, "samples", 50, "propagation: blocks mined, and transactions sent, one at a time")
 	fs.IntVar(&c.o.Blocks, "blocks", 10000, "sync: chain length in blocks")
+	fs.IntVar(&c.o.Net.Degree, "max-degree", 8, "network: most links a node has")
+	fs.IntVar(&c.o.Net.GossipD, "gossip-d", 0, "network: gossipsub mesh degree D (0 = the library's 6)")
+	fs.IntVar(&c.o.Net.Miners, "miners", 5, "network: mining nodes")
+	fs.DurationVar(&c.o.Net.Interval, "interval", 4*time.Second, "network: mean block interval (exponential gaps)")
+	fs.IntVar(&c.o.Net.Blocks, "net-blocks", 30, "network: blocks mined")
+	fs.Float64Var(&c.o.Net.TxRate, "tx-rate", 4, "network: transactions sent per second (negative: none)")
+	fs.DurationVar(&c.o.Net.Partition, "partition", 8*time.Second, "network: how long the two halves are cut apart (negative: no partition)")
+	fs.DurationVar(&c.o.Net.LatencyMin, "latency-min", 20*time.Millisecond, "network: least link latency")
+	fs.DurationVar(&c.o.Net.LatencyMax, "latency-max", 100*time.Millisecond, "network: most link latency")
+	fs.Float64Var(&c.o.Net.Bandwidth, "bandwidth", 12.5e6, "network: bytes/s per link")
 	fs.IntVar(&c.o.TxsPerBlock, "txs", c.o.TxsPerBlock, "sync and rest: signed transactions per block (0 = coinbase only, the tutorial's shape; at most 50)")
 	fs.BoolVar(&c.skipWhole, "skip-whole", false, "sync: leave out the whole-chain request")
 	fs.IntVar(&c.o.IngestTxs, "ingest-txs", 10000, "ingest: transactions per way (at most the mempool's 10,000)")
