@@ -619,3 +619,39 @@ func (r *NetworkResult) Table(w io.Writer) {
 	}
 	t.write(w)
 }
+
+// NetworkPlot draws network results (one per size, or one per gossipsub D)
+// as docs/network.png-style charts: block and tx time to every node
+// against network size.
+func NetworkPlot(rs []*NetworkResult, path string) error {
+	c := &chart{
+		title:  "Block and tx to every node over mocknet (20-100 ms links, degree <= 8), by network size",
+		xLabel: "nodes",
+		yLabel: "milliseconds",
+	}
+	b50 := series{name: "block p50 (100%)", colour: palette[0]}
+	b95 := series{name: "block p95 (100%)", colour: palette[1]}
+	t50 := series{name: "tx p50 (100%)", colour: palette[2]}
+	b90 := series{name: "block p95 (90%)", colour: palette[3]}
+	slices.SortFunc(rs, func(a, b *NetworkResult) int { return a.Nodes - b.Nodes })
+	for _, r := range rs {
+		x := float64(r.Nodes)
+		if !slices.Contains(c.xTicks, x) {
+			c.xTicks = append(c.xTicks, x)
+		}
+		b50.xs, b50.ys = append(b50.xs, x), append(b50.ys, r.Block100.P50)
+		b95.xs, b95.ys = append(b95.xs, x), append(b95.ys, r.Block100.P95)
+		t50.xs, t50.ys = append(t50.xs, x), append(t50.ys, r.Tx100.P50)
+		b90.xs, b90.ys = append(b90.xs, x), append(b90.ys, r.Block90.P95)
+	}
+	c.series = []series{b50, b95, b90, t50}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := c.writePNG(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -45,6 +45,9 @@ func startProc(t *testing.T, bin, name, ns string, args ...string) *proc {
 		p.cmd = exec.Command(bin, full...)
 	}
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	if v := os.Getenv("GOLOG_LOG_LEVEL"); v != "" {
+		p.cmd.Env = append(p.cmd.Env, "GOLOG_LOG_LEVEL="+v) // libp2p's own logs
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -223,4 +226,17 @@ func TestDHTViaOtherNetwork(t *testing.T) {
 	if strings.Contains(a.tail(10000), "dropping peer of another network") {
 		t.Errorf("a dropped the other network's DHT node")
 	}
+}
+
+// grep returns the log lines containing s.
+func (p *proc) grep(s string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(p.log.String(), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -81,6 +81,11 @@ func TestNATTraversal(t *testing.T) {
 	}
 	sa := a.status(t)
 	t.Logf("A: reachability %s, relay addrs %v", sa.Reachability, sa.RelayAddrs)
+	if kind != "direct" {
+		if l := a.grep("holepunch") + b.grep("holepunch"); l != "" {
+			t.Logf("hole punching, from the nodes' logs (GOLOG_LOG_LEVEL=p2p-holepunch=debug):\n%s", l)
+		}
+	}
 
 	// Sync and gossip across the two NATs.
 	if err := a.api("POST", "/mine", nil); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -109,6 +111,34 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if mode == "network-plot" {
+		// Plot saved `bench network --json` results: --in a.json,b.json.
+		var rs []*bench.NetworkResult
+		for _, f := range strings.Split(c.in, ",") {
+			b, err := os.ReadFile(strings.TrimSpace(f))
+			if err != nil {
+				fmt.Fprintf(stderr, "gossipchain bench network-plot: %v\n", err)
+				return 1
+			}
+			var r []*bench.NetworkResult
+			if err := json.Unmarshal(b, &r); err != nil {
+				var one bench.NetworkResult
+				if err := json.Unmarshal(b, &one); err != nil {
+					fmt.Fprintf(stderr, "gossipchain bench network-plot: %s: %v\n", f, err)
+					return 1
+				}
+				r = append(r, &one)
+			}
+			rs = append(rs, r...)
+		}
+		out := filepath.Join(c.out, "network.png")
+		if err := bench.NetworkPlot(rs, out); err != nil {
+			fmt.Fprintf(stderr, "gossipchain bench network-plot: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, out)
+		return 0
+	}
 	if mode == "plot" {
 		sizes, err1 := intList(c.sizes)
 		lengths, err2 := intList(c.lengths)
@@ -170,6 +200,7 @@ type benchConfig struct {
 	o                                 bench.Options
 	cpuProfile                        string
 	out, sizes, lengths               string
+	in                                string
 }
 
 func benchFlags(c *benchConfig) *flag.FlagSet {
@@ -204,6 +235,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.BoolVar(&c.inProcess, "in-process", false, "run the syncing and idle nodes in this process (no helper processes; RSS is then the whole process's)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on stderr")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (helpers not included: use --in-process)")
+	fs.StringVar(&c.in, "in", "", "network-plot: `bench network --json` outputs to plot, comma-separated")
 	fs.StringVar(&c.out, "out", "docs", "plot: directory for the PNGs and plot-data.json")
 	fs.StringVar(&c.sizes, "sizes", "5,10,20,35,50", "plot: network sizes")
 	fs.StringVar(&c.lengths, "lengths", "1000,2000,5000,10000", "plot: chain lengths")

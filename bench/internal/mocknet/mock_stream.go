@@ -64,7 +64,7 @@ func newStream(w *io.PipeWriter, r *io.PipeReader, dir network.Direction) *strea
 		// previous one's arrival: the link is a pipe with latency, not a
 		// stop-and-wait channel (upstream serialises every write ≥ 256
 		// bytes behind a full latency).
-		toDeliver: make(chan *transportObject, 1<<14),
+		toDeliver: make(chan *transportObject, 256),
 		stat:      network.Stats{Direction: dir},
 	}
 
