@@ -54,12 +54,12 @@ func newStreamPair() (*stream, *stream) {
 
 func newStream(w *io.PipeWriter, r *io.PipeReader, dir network.Direction) *stream {
 	s := &stream{
-		read:      r,
-		write:     w,
-		id:        streamCounter.Add(1),
-		reset:     make(chan struct{}, 1),
-		close:     make(chan struct{}, 1),
-		closed:    make(chan struct{}),
+		read:   r,
+		write:  w,
+		id:     streamCounter.Add(1),
+		reset:  make(chan struct{}, 1),
+		close:  make(chan struct{}, 1),
+		closed: make(chan struct{}),
 		// gossipchain: buffered, so that a write does not wait for the
 		// previous one's arrival: the link is a pipe with latency, not a
 		// stop-and-wait channel (upstream serialises every write ≥ 256
