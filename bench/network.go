@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gossipchain/gossipchain/bench/internal/mocknet"
@@ -77,6 +78,11 @@ type NetworkResult struct {
 	ConvergeS  float64 `json:"converge_after_heal_s,omitempty"`
 	Converged  bool    `json:"converged"`
 	HeapMB     float64 `json:"peak_heap_mb"`
+	// CPUShare is the CPU time this process got during the mining run
+	// over its wall time, in cores (2 would be this machine's all): every
+	// node runs in this process, so a share well under the cores means
+	// other work on the machine delayed every node.
+	CPUShare float64 `json:"cpu_share_cores"`
 	LoadAvg1   float64 `json:"load_avg_1m"`
 }
 
@@ -381,6 +387,7 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 		t.dupes.Store(0)
 	}
 	runStart := time.Now()
+	cpu0 := cpuSeconds()
 	var mined []chain.Hash
 	var minedMu sync.Mutex
 	var mineWG sync.WaitGroup
@@ -424,6 +431,7 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 	}
 	time.Sleep(2 * time.Second)
 	r.RunS = round(time.Since(runStart).Seconds(), 1)
+	r.CPUShare = round((cpuSeconds()-cpu0)/time.Since(runStart).Seconds(), 2)
 	var bytes1 int64
 	var deliv, dupes int64
 	for _, t := range tracers {
@@ -634,6 +642,7 @@ func (r *NetworkResult) Table(w io.Writer) {
 		t.row("converge after a partition heals", fmt.Sprintf("%.2f s (converged: %v)", r.ConvergeS, r.Converged), "", "")
 	}
 	t.row("start-up (nodes, links, meshes)", fmt.Sprintf("%.1f s; peak heap %.0f MB", r.StartupS, r.HeapMB), "", "")
+	t.row("CPU this process got while mining", fmt.Sprintf("%.2f cores of %d", r.CPUShare, runtime.NumCPU()), "", "")
 	if r.TxsLost > 0 {
 		t.note("%d of %d txs never reached every mempool (mined before they spread)", r.TxsLost, r.TxsSent)
 	}
@@ -674,4 +683,13 @@ func NetworkPlot(rs []*NetworkResult, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// cpuSeconds is this process's user and system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
