@@ -83,7 +83,7 @@ type NetworkResult struct {
 	// node runs in this process, so a share well under the cores means
 	// other work on the machine delayed every node.
 	CPUShare float64 `json:"cpu_share_cores"`
-	LoadAvg1   float64 `json:"load_avg_1m"`
+	LoadAvg1 float64 `json:"load_avg_1m"`
 }
 
 // NetworkOptions shape the network bench; zero values take defaults.
