@@ -372,7 +372,7 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 			return nil, fmt.Errorf("link %v: %w", e, err)
 		}
 	}
-	if err := waitMeshes(ctx, nodes, edges, 120*time.Second); err != nil {
+	if err := waitMeshes(ctx, nodes, edges, min(params.Dlo, 4), 120*time.Second); err != nil {
 		return nil, err
 	}
 	r.StartupS = round(time.Since(started).Seconds(), 1)
@@ -589,8 +589,8 @@ func randomGraph(rng *mrand.Rand, n, d int) [][2]int {
 }
 
 // waitMeshes waits until every link is up and every node's topic meshes
-// hold min(its degree, 4) peers.
-func waitMeshes(ctx context.Context, nodes []*node.Node, edges [][2]int, timeout time.Duration) error {
+// hold min(its degree, want) peers.
+func waitMeshes(ctx context.Context, nodes []*node.Node, edges [][2]int, want int, timeout time.Duration) error {
 	deg := make([]int, len(nodes))
 	for _, e := range edges {
 		deg[e[0]]++
@@ -601,7 +601,7 @@ func waitMeshes(ctx context.Context, nodes []*node.Node, edges [][2]int, timeout
 		ready := 0
 		for i, n := range nodes {
 			b, t := n.MeshPeers()
-			if m := min(deg[i], 4); b >= m && t >= m && len(n.Peers()) >= deg[i] {
+			if m := min(deg[i], want); b >= m && t >= m && len(n.Peers()) >= deg[i] {
 				ready++
 			}
 		}
