@@ -330,6 +330,12 @@ type statusResponse struct {
 	// Bootstrap is each bootstrap peer's state (connected, connecting,
 	// retrying with its last error and next retry).
 	Bootstrap []node.BootstrapStatus `json:"bootstrap"`
+	// Reachability is AutoNAT's verdict: public, private or unknown.
+	Reachability string   `json:"reachability"`
+	RelayAddrs   []string `json:"relay_addrs"`
+	// OtherPeers counts connected libp2p peers that are not chain peers
+	// (DHT nodes, relays, other networks' nodes).
+	OtherPeers int `json:"other_peers"`
 }
 
 func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -341,6 +347,10 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	boot := s.n.BootstrapStatus()
 	if boot == nil {
 		boot = []node.BootstrapStatus{}
+	}
+	relays := st.RelayAddrs
+	if relays == nil {
+		relays = []string{}
 	}
 	writeJSON(w, http.StatusOK, statusResponse{
 		PeerID:          st.PeerID,
@@ -358,6 +368,9 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Network:         s.n.Chain().Params().Name,
 		Work:            st.Work.String(),
 		Bootstrap:       boot,
+		Reachability:    st.Reachability,
+		RelayAddrs:      relays,
+		OtherPeers:      st.OtherPeers,
 	})
 }
 

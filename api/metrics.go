@@ -60,7 +60,7 @@ func NewMetrics() *Metrics {
 	}
 	gauge("chain_index", "Index of the main chain's head block (the genesis is 1).", func(n *node.Node) float64 { return float64(n.Chain().Tip().Index) })
 	gauge("difficulty_leading_zero_bits", "Difficulty of the head block, in leading zero bits of the target.", func(n *node.Node) float64 { return float64(LeadingZeroBits(n.Chain().Tip().Bits)) })
-	gauge("peers", "Connected peers.", func(n *node.Node) float64 { return float64(len(n.Host().Network().Peers())) })
+	gauge("peers", "Connected chain peers.", func(n *node.Node) float64 { return float64(n.Status().Peers) })
 	gauge("mempool_transactions", "Transactions waiting in the mempool.", func(n *node.Node) float64 { return float64(n.Chain().Mempool().Len()) })
 	gauge("hashrate_hashes_per_second", "Miner's hash rate over its recent busy period.", func(n *node.Node) float64 { return n.HashRate() })
 	gauge("mining", "1 while the node mines continuously, else 0.", func(n *node.Node) float64 {

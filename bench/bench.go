@@ -110,6 +110,8 @@ type Options struct {
 	netParams  *chain.Params
 	nodeSetup  func(dir string) error
 	nodeMutate func(*node.Config)
+	// Net shapes the network bench (network.go).
+	Net NetworkOptions
 }
 
 func (o *Options) setDefaults() {
@@ -183,6 +185,7 @@ func Small(o *Options) {
 	o.RestBlocks = 200
 	o.StartupBlocks = 1000
 	o.RestSettle = 200 * time.Millisecond
+	o.Net = NetworkOptions{Nodes: 12, Blocks: 6, Interval: 500 * time.Millisecond, Partition: 2 * time.Second}
 }
 
 // mempoolMax is the node's mempool cap (chain.Options default).
@@ -229,9 +232,11 @@ func Run(ctx context.Context, mode string, o Options) ([]Result, error) {
 		return one(Sync(ctx, o))
 	case "rest":
 		return one(Rest(ctx, o))
+	case "network":
+		return one(Network(ctx, o, o.Net))
 	case "all":
 		var out []Result
-		for _, m := range []string{"pow", "ingest", "propagation", "sync", "sync0", "rest"} {
+		for _, m := range []string{"pow", "ingest", "propagation", "sync", "sync0", "rest", "network"} {
 			var r []Result
 			var err error
 			if m == "sync0" {
@@ -248,7 +253,7 @@ func Run(ctx context.Context, mode string, o Options) ([]Result, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("unknown bench mode %q (want pow, ingest, propagation, sync, rest or all)", mode)
+	return nil, fmt.Errorf("unknown bench mode %q (want pow, ingest, propagation, sync, rest, network or all)", mode)
 }
 
 // Machine describes where the figures were taken.

@@ -41,6 +41,7 @@ func tiny(t *testing.T) Options {
 	o.RestBlocks = 20
 	o.StartupBlocks = 40
 	o.RestSettle = 50 * time.Millisecond
+	o.Net = NetworkOptions{Nodes: 6, Blocks: 3, Interval: 200 * time.Millisecond, Partition: time.Second}
 	o.Helper = testHelper
 	if testing.Verbose() {
 		o.Log = os.Stderr
@@ -55,6 +56,7 @@ var wantKeys = map[string][]string{
 	"propagation": {"nodes", "block_p50_ms", "block_p95_ms", "block_p99_ms", "block_max_ms", "tx_p50_ms", "tx_p95_ms"},
 	"sync":        {"blocks", "txs_per_block", "seconds", "blocks_per_s", "txs_per_s", "peak_rss_mb"},
 	"rest":        {"rss_at_rest_mb", "startup_to_serving_s"},
+	"network":     {"nodes", "links", "blocks_mined", "stale_rate", "gossip_bytes_per_node_per_block", "converge_after_heal_s"},
 }
 
 // positive are the keys that must be above zero at any size.
@@ -115,7 +117,7 @@ func TestAllModes(t *testing.T) {
 	for _, o := range objs {
 		modes = append(modes, o["mode"].(string))
 	}
-	if got := strings.Join(modes, ","); got != "pow,ingest,propagation,sync,sync,rest" {
+	if got := strings.Join(modes, ","); got != "pow,ingest,propagation,sync,sync,rest,network" {
 		t.Fatalf("modes %s", got)
 	}
 	sync := results[3].(*SyncResult)

@@ -19,8 +19,8 @@ import (
 func (s *session) printEvents(t *term.Terminal, show func(string)) (stop func()) {
 	events, unsubscribe := s.n.Subscribe()
 	f := &eventFormatter{s: s, peers: make(map[string]bool)}
-	for _, p := range s.n.Host().Network().Peers() {
-		f.peers[p.String()] = true
+	for _, p := range s.n.Peers() {
+		f.peers[p.ID] = true
 	}
 	f.start, f.end = string(t.Escape.Cyan), string(t.Escape.Reset)
 	quit := make(chan struct{})

@@ -76,7 +76,15 @@ func cmdStatus(_ context.Context, s *session, _ []string) error {
 	fmt.Fprintf(tw, "head time\t%s\n", fmtTime(tip.Time))
 	fmt.Fprintf(tw, "difficulty\t%s\n", fmtBits(st.Bits))
 	fmt.Fprintf(tw, "total work\t%s hashes\n", fmtWork(st.Work))
-	fmt.Fprintf(tw, "peers\t%d\n", st.Peers)
+	fmt.Fprintf(tw, "peers\t%d (and %d other libp2p peers: DHT, relays)\n", st.Peers, st.OtherPeers)
+	fmt.Fprintf(tw, "reachability\t%s\n", st.Reachability)
+	for i, a := range st.RelayAddrs {
+		label := ""
+		if i == 0 {
+			label = "relay addresses"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, a)
+	}
 	fmt.Fprintf(tw, "mempool\t%s pending\n", plural(st.Mempool, "transaction"))
 	mining := "off"
 	if st.Mining {
@@ -118,7 +126,7 @@ func cmdPeers(_ context.Context, s *session, _ []string) error {
 		if p.Head != "" {
 			head = fmt.Sprintf("#%d %s", p.Index, shortString(p.Head))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\tscore %.1f\t%s\n", p.ID, head, p.Score, strings.Join(p.Addrs, " "))
+		fmt.Fprintf(tw, "  %s\t%s\tscore %.1f\t%s\t%s\n", p.ID, head, p.Score, p.Connection, strings.Join(p.Addrs, " "))
 	}
 	tw.Flush()
 	s.printf("%s", b.String())

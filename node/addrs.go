@@ -32,6 +32,9 @@ func FullAddrs(h host.Host) []string {
 	suffix := "/p2p/" + h.ID().String()
 	out := make([]string, 0, len(addrs))
 	for _, a := range addrs {
+		if strings.HasPrefix(a.String(), "/p2p-circuit") {
+			continue // the relay transport's listener, no address of ours
+		}
 		s := a.String() + suffix
 		if len(out) == 0 || out[len(out)-1] != s {
 			out = append(out, s)

@@ -21,7 +21,7 @@ func (n *Node) startGossip() error {
 		MaxMessageSize: n.cfg.Params.MaxBlockBytes + gossipOverhead,
 		AppScore:       n.appScore,
 		ScoreBook:      n.scores,
-		Options:        []pubsub.Option{pubsub.WithRawTracer(n.mesh)},
+		Options:        append([]pubsub.Option{pubsub.WithRawTracer(n.mesh)}, n.cfg.PubSubOptions...),
 	})
 	if err != nil {
 		return err

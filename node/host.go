@@ -51,13 +51,21 @@ type HostConfig struct {
 	ConnGrace time.Duration
 	// Gater, if set, may refuse connections (the node's ban list).
 	Gater connmgr.ConnectionGater
+	// NAT turns on what a node behind a NAT needs (nat.go): AutoNAT,
+	// circuit relay v2 client with auto-relay, hole punching (DCUtR).
+	// RelayService offers circuit relay v2 to others (it runs only while
+	// AutoNAT finds this node publicly reachable); NATPortMap asks the
+	// router for a port mapping by UPnP or NAT-PMP.
+	NAT, RelayService, NATPortMap bool
+	// UserAgent is the identify agent version ("gossipchain/<version>").
+	UserAgent string
 }
 
 // NewHost builds a libp2p host with TCP and QUIC transports, TLS and Noise
 // security, yamux, a resource manager with scaled default limits and a
-// connection manager with low/high watermarks. Relays, hole punching and
-// NAT port mapping are off: the node is meant for LANs and docker networks,
-// where peers dial each other directly.
+// connection manager with low/high watermarks. With cfg.NAT it adds
+// AutoNAT, the relay client and hole punching (see nat.go); without it
+// relays are off and peers must dial each other directly.
 func NewHost(cfg HostConfig) (host.Host, error) {
 	listen := cfg.ListenAddrs
 	if len(listen) == 0 {
@@ -108,11 +116,15 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.DisableRelay(),
 		// libp2p builds the host with fx, whose logger prints every failed
 		// start hook (three error lines for one port in use); the error
 		// returned here says it once.
 		libp2p.WithFxOption(fx.NopLogger),
+	}
+	var relays *relaySource
+	opts, relays = natOptions(cfg, opts)
+	if cfg.UserAgent != "" {
+		opts = append(opts, libp2p.UserAgent(cfg.UserAgent))
 	}
 	if cfg.Identity != nil {
 		opts = append(opts, libp2p.Identity(cfg.Identity))
@@ -130,6 +142,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		}
 		return nil, fmt.Errorf("start libp2p host on %v: %w", listen, err)
 	}
+	relays.set(h)
 	return h, nil
 }
 

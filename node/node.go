@@ -73,11 +73,30 @@ type Config struct {
 	// instead of in compact form on the compact one (compact.go). Both
 	// topics are always validated and relayed.
 	FullBlockRelay bool
+
+	// Host, if set, is used instead of building one from ListenAddrs,
+	// IdentitySeed and the NAT fields (the bench's mocknet hosts); the
+	// node closes it in Close.
+	Host host.Host
+	// DHT turns on discovery through the Kademlia DHT (dht.go).
+	DHT bool
+	// NAT turns on AutoNAT, the relay client and hole punching;
+	// RelayService offers circuit relay to others when public;
+	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP).
+	NAT, RelayService, NATPortMap bool
+	// UserAgent is the identify agent version; default "gossipchain".
+	UserAgent string
+	// PubSubOptions are extra gossipsub options applied last (the
+	// bench's tracer and mesh degree settings).
+	PubSubOptions []pubsub.Option
 }
 
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "gossipchain"
 	}
 	if c.SyncBatchBlocks <= 0 {
 		c.SyncBatchBlocks = 128
@@ -125,6 +144,8 @@ type Node struct {
 	events *eventBus
 	boot   *Bootstrapper
 	mdns   io.Closer
+	dht    *dhtDiscovery
+	reach  reachability
 
 	txTopic, blockTopic *pubsub.Topic
 	txSub, blockSub     *pubsub.Subscription
@@ -165,6 +186,8 @@ type peerState struct {
 	connected bool // PeerConnected reported, PeerLost not yet
 	status    *PeerStatus
 	syncing   bool
+	chain     bool // its status named our genesis: a chain peer (chainpeers.go)
+	foreign   bool // its status named another genesis
 }
 
 // New opens the store and wallet in cfg.DataDir, starts the host, joins the
@@ -216,14 +239,18 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		// not the start.
 		n.log.Warn("ignoring the ban list", "err", err)
 	}
-	key, err := nodeIdentity(cfg)
-	if err != nil {
-		return nil, err
+	if n.host = cfg.Host; n.host == nil {
+		key, err := nodeIdentity(cfg)
+		if err != nil {
+			return nil, err
+		}
+		n.host, err = NewHost(HostConfig{ListenAddrs: cfg.ListenAddrs, Identity: key, ConnLow: cfg.ConnLow, ConnHigh: cfg.ConnHigh, Gater: n.bans,
+			NAT: cfg.NAT, RelayService: cfg.RelayService, NATPortMap: cfg.NATPortMap, UserAgent: cfg.UserAgent})
+		if err != nil {
+			return nil, err
+		}
 	}
-	n.host, err = NewHost(HostConfig{ListenAddrs: cfg.ListenAddrs, Identity: key, ConnLow: cfg.ConnLow, ConnHigh: cfg.ConnHigh, Gater: n.bans})
-	if err != nil {
-		return nil, err
-	}
+	n.reach.watch(n.ctx, n.host, &n.wg)
 	n.host.SetStreamHandler(SyncProtocol, n.handleSyncStream)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer()) },
@@ -270,7 +297,13 @@ func (n *Node) startDiscovery(ctx context.Context) error {
 	}
 	// Always there: /nodes/register adds the nodes it cannot reach yet.
 	n.boot = NewBootstrapper(n.host, infos, n.log)
-	return n.boot.Start(n.ctx)
+	if err := n.boot.Start(n.ctx); err != nil {
+		return err
+	}
+	if n.cfg.DHT {
+		return n.startDHT(infos)
+	}
+	return nil
 }
 
 // AddBootstrap makes addr (a full multiaddr, …/p2p/<id>) a bootstrap peer:
@@ -313,6 +346,9 @@ func (n *Node) close() error {
 	}
 	if n.mdns != nil {
 		n.mdns.Close()
+	}
+	if n.dht != nil {
+		n.dht.close()
 	}
 	n.spawnMu.Lock()
 	n.closing = true
@@ -372,6 +408,12 @@ type Status struct {
 	Mempool  int
 	Mining   bool
 	HashRate float64
+	// Reachability is AutoNAT's verdict: public, private or unknown.
+	Reachability string
+	RelayAddrs   []string // our /p2p-circuit addresses
+	// OtherPeers counts connected libp2p peers that are not chain peers
+	// (DHT nodes, relays, nodes of other networks).
+	OtherPeers int
 }
 
 // Status reports the node's state now.
@@ -386,10 +428,14 @@ func (n *Node) Status() Status {
 		Index:    tip.Index,
 		Work:     tip.Work,
 		Bits:     tip.Bits,
-		Peers:    len(n.host.Network().Peers()),
+		Peers:    len(n.chainPeers()),
 		Mempool:  n.chain.Mempool().Len(),
 		Mining:   n.Mining(),
 		HashRate: n.miner.HashRate(),
+
+		Reachability: n.Reachability(),
+		RelayAddrs:   n.RelayAddrs(),
+		OtherPeers:   n.otherPeers(),
 	}
 }
 
@@ -400,13 +446,15 @@ type PeerInfo struct {
 	Index uint64   `json:"index"` // 0 when its status is not known yet
 	Head  string   `json:"head,omitempty"`
 	Score float64  `json:"score"`
+	// Connection is "direct", or "relayed" through a circuit relay.
+	Connection string `json:"connection"`
 }
 
-// Peers lists connected peers.
+// Peers lists connected chain peers (see chainpeers.go).
 func (n *Node) Peers() []PeerInfo {
 	var out []PeerInfo
-	for _, p := range n.host.Network().Peers() {
-		info := PeerInfo{ID: p.String(), Score: n.scores.Score(p)}
+	for _, p := range n.chainPeers() {
+		info := PeerInfo{ID: p.String(), Score: n.scores.Score(p), Connection: n.connKindOf(p)}
 		for _, c := range n.host.Network().ConnsToPeer(p) {
 			// Two connections to one address (both sides dialled at
 			// once) list it once.
@@ -442,6 +490,7 @@ func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
 	if err := n.host.Connect(ctx, info); err != nil {
 		return "", fmt.Errorf("connect %s: %w", addr, err)
 	}
+	n.awaitPeerKind(ctx, info.ID) // so Peers() lists it when it is ours
 	return info.ID, nil
 }
 

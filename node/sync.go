@@ -376,7 +376,7 @@ func (n *Node) Resolve(ctx context.Context) (bool, error) {
 		ahead bool
 		err   error
 	}
-	peers := n.host.Network().Peers()
+	peers := n.chainCandidates()
 	answers := make([]answer, len(peers))
 	sem := make(chan struct{}, statusConcurrency)
 	var wg sync.WaitGroup
@@ -494,8 +494,9 @@ func (n *Node) onConnected(p peer.ID) {
 	if already {
 		return // a second connection to a peer we already know
 	}
-	n.events.publish(Event{Kind: EventPeerConnected, Peer: p, Source: p.String()})
-	n.spawn(func() { n.checkPeer(n.ctx, p) })
+	// "peer joined" waits for identify and the status exchange
+	// (chainpeers.go): only a gossipchain peer of our network is one.
+	n.spawn(func() { n.onConnectedChain(p) })
 }
 
 // askStatus asks p for its status, records it, and reports whether p is
@@ -513,7 +514,8 @@ func (n *Node) askStatus(ctx context.Context, p peer.ID) (st PeerStatus, ahead b
 }
 
 // checkPeer is the status exchange of a connection and of each poll: a peer
-// of another network is dropped, one ahead of us is synced from.
+// of another network is dropped (or kept for the DHT only), one of ours
+// becomes a chain peer, one ahead of us is synced from.
 func (n *Node) checkPeer(ctx context.Context, p peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
@@ -523,10 +525,10 @@ func (n *Node) checkPeer(ctx context.Context, p peer.ID) {
 		return
 	}
 	if st.Genesis != n.chain.GenesisHash() {
-		n.log.Info("dropping peer of another network", "peer", p, "genesis", st.Genesis)
-		n.host.Network().ClosePeer(p)
+		n.foreignPeer(p, st.Genesis) // dropped, unless the DHT needs it
 		return
 	}
+	n.joinChainPeer(p)
 	if ahead {
 		n.syncAsync(p)
 	}
@@ -553,7 +555,7 @@ func (n *Node) pollStatus() {
 		if tick%rebroadcastEvery == 0 {
 			n.rebroadcastPending()
 		}
-		for _, p := range n.host.Network().Peers() {
+		for _, p := range n.chainCandidates() {
 			mu.Lock()
 			busy := asking[p]
 			asking[p] = true
@@ -602,9 +604,12 @@ func (n *Node) onDisconnected(p peer.ID) {
 	}
 	n.mesh.removePeer(p)
 	n.peersMu.Lock()
+	st := n.peers[p]
 	delete(n.peers, p) // penalties live in the ban list, which is bounded
 	n.peersMu.Unlock()
-	n.events.publish(Event{Kind: EventPeerLost, Peer: p, Source: p.String()})
+	if st != nil && st.chain {
+		n.events.publish(Event{Kind: EventPeerLost, Peer: p, Source: p.String()})
+	}
 }
 
 // penalize is the sync protocol's verdict on garbage or an invalid block:

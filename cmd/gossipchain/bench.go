@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -18,7 +20,7 @@ import (
 	"github.com/gossipchain/gossipchain/bench"
 )
 
-const benchUsage = `Usage: gossipchain bench <pow|ingest|propagation|sync|rest|all> [flags]
+const benchUsage = `Usage: gossipchain bench <pow|ingest|propagation|sync|rest|network|all> [flags]
        gossipchain bench plot [--out DIR] [--sizes 5,10,20,35,50] [--lengths 1000,2000,5000,10000]
 
 Measures this machine and prints a table, or one JSON object (an array for
@@ -28,6 +30,9 @@ Measures this machine and prints a table, or one JSON object (an array for
   propagation  --nodes in-process nodes on loopback: block and tx to every node
   sync         a fresh node syncing --blocks blocks × --txs txs from one peer
   rest         RSS of an idle node, and start-to-serving time with a big store
+  network      --nodes real nodes (default 100) in one process over libp2p's
+               mocknet: 20-100 ms links, random graph of --max-degree, several
+               miners, a tx load, a partition that heals
   all          all of the above (sync twice: --txs and coinbase-only)
   plot         propagation latency against network size and sync time against
                chain length, as PNG plots and a JSON file in --out
@@ -55,7 +60,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			fs.PrintDefaults()
 			return 0
 		}
-		fmt.Fprintln(stderr, "gossipchain bench: want a mode: pow, ingest, propagation, sync, rest, all or plot")
+		fmt.Fprintln(stderr, "gossipchain bench: want a mode: pow, ingest, propagation, sync, rest, network, all or plot")
 		return 2
 	}
 	mode := args[0]
@@ -83,6 +88,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gossipchain bench: %v\n", err)
 		return 2
 	}
+	if !c.small {
+		nodesSet := false
+		fs.Visit(func(f *flag.Flag) { nodesSet = nodesSet || f.Name == "nodes" })
+		if nodesSet {
+			o.Net.Nodes = c.o.Nodes
+		}
+	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
 		if err != nil {
@@ -99,6 +111,34 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if mode == "network-plot" {
+		// Plot saved `bench network --json` results: --in a.json,b.json.
+		var rs []*bench.NetworkResult
+		for _, f := range strings.Split(c.in, ",") {
+			b, err := os.ReadFile(strings.TrimSpace(f))
+			if err != nil {
+				fmt.Fprintf(stderr, "gossipchain bench network-plot: %v\n", err)
+				return 1
+			}
+			var r []*bench.NetworkResult
+			if err := json.Unmarshal(b, &r); err != nil {
+				var one bench.NetworkResult
+				if err := json.Unmarshal(b, &one); err != nil {
+					fmt.Fprintf(stderr, "gossipchain bench network-plot: %s: %v\n", f, err)
+					return 1
+				}
+				r = append(r, &one)
+			}
+			rs = append(rs, r...)
+		}
+		out := filepath.Join(c.out, "network.png")
+		if err := bench.NetworkPlot(rs, out); err != nil {
+			fmt.Fprintf(stderr, "gossipchain bench network-plot: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, out)
+		return 0
+	}
 	if mode == "plot" {
 		sizes, err1 := intList(c.sizes)
 		lengths, err2 := intList(c.lengths)
@@ -160,6 +200,7 @@ type benchConfig struct {
 	o                                 bench.Options
 	cpuProfile                        string
 	out, sizes, lengths               string
+	in                                string
 }
 
 func benchFlags(c *benchConfig) *flag.FlagSet {
@@ -174,6 +215,16 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.IntVar(&c.o.BlockTxs, "block-txs", 2000, "propagation --compact: transactions per block")
 	fs.Float64Var(&c.o.Missing, "missing", 0.1, "propagation --compact: share of a block's transactions absent from each node's mempool in the out-of-sync way")
 	fs.IntVar(&c.o.Blocks, "blocks", 10000, "sync: chain length in blocks")
+	fs.IntVar(&c.o.Net.Degree, "max-degree", 8, "network: most links a node has")
+	fs.IntVar(&c.o.Net.GossipD, "gossip-d", 0, "network: gossipsub mesh degree D (0 = the library's 6)")
+	fs.IntVar(&c.o.Net.Miners, "miners", 5, "network: mining nodes")
+	fs.DurationVar(&c.o.Net.Interval, "interval", 4*time.Second, "network: mean block interval (exponential gaps)")
+	fs.IntVar(&c.o.Net.Blocks, "net-blocks", 30, "network: blocks mined")
+	fs.Float64Var(&c.o.Net.TxRate, "tx-rate", 4, "network: transactions sent per second (negative: none)")
+	fs.DurationVar(&c.o.Net.Partition, "partition", 8*time.Second, "network: how long the two halves are cut apart (negative: no partition)")
+	fs.DurationVar(&c.o.Net.LatencyMin, "latency-min", 20*time.Millisecond, "network: least link latency")
+	fs.DurationVar(&c.o.Net.LatencyMax, "latency-max", 100*time.Millisecond, "network: most link latency")
+	fs.Float64Var(&c.o.Net.Bandwidth, "bandwidth", 12.5e6, "network: bytes/s per link")
 	fs.IntVar(&c.o.TxsPerBlock, "txs", c.o.TxsPerBlock, "sync and rest: signed transactions per block (0 = coinbase only, the tutorial's shape; at most 50)")
 	fs.BoolVar(&c.skipWhole, "skip-whole", false, "sync: leave out the whole-chain request")
 	fs.IntVar(&c.o.IngestTxs, "ingest-txs", 10000, "ingest: transactions per way (at most the mempool's 10,000)")
@@ -187,6 +238,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.BoolVar(&c.inProcess, "in-process", false, "run the syncing and idle nodes in this process (no helper processes; RSS is then the whole process's)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on stderr")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (helpers not included: use --in-process)")
+	fs.StringVar(&c.in, "in", "", "network-plot: `bench network --json` outputs to plot, comma-separated")
 	fs.StringVar(&c.out, "out", "docs", "plot: directory for the PNGs and plot-data.json")
 	fs.StringVar(&c.sizes, "sizes", "5,10,20,35,50", "plot: network sizes")
 	fs.StringVar(&c.lengths, "lengths", "1000,2000,5000,10000", "plot: chain lengths")

@@ -47,6 +47,10 @@ type config struct {
 	bootstrap    []string
 	mdns         bool
 	statsBeacon  bool
+	dht          bool
+	nat          bool
+	relayService bool
+	natPortMap   bool
 	http         string // "" = no HTTP API
 	httpVHosts   []string
 	httpToken    string
@@ -221,6 +225,10 @@ func parseConfig(args []string, getenv func(string) string, stdinIsTerminal bool
 	fs.Var(bootstrap, "bootstrap", "peer multiaddr ending in /p2p/<peer-id> to keep connected to; repeatable or comma-separated")
 	fs.BoolVar(&c.mdns, "mdns", true, "find peers on the LAN with mDNS (--mdns=false to turn off)")
 	fs.BoolVar(&c.statsBeacon, "stats-beacon", true, "publish this node's stats beacon (head, peers, hash rate, block arrival times) for the network view of every dashboard (--stats-beacon=false to turn off)")
+	fs.BoolVar(&c.dht, "dht", true, "find peers of this network through the libp2p Kademlia DHT, entered by the --bootstrap peers (any libp2p DHT node will do); --dht=false to turn off")
+	fs.BoolVar(&c.nat, "nat", true, "NAT traversal: AutoNAT, circuit relay v2 client and hole punching (--nat=false to turn off)")
+	fs.BoolVar(&c.relayService, "relay-service", false, "offer circuit relay v2 to NATed peers (runs only while AutoNAT finds this node publicly reachable)")
+	fs.BoolVar(&c.natPortMap, "nat-portmap", false, "ask the router for a port mapping with UPnP or NAT-PMP")
 	fs.StringVar(&c.http, "http", "127.0.0.1:5000", `HTTP API address; "" or "off" turns it off`)
 	fs.Var(vhosts, "http-vhosts", `further names the HTTP API answers to in the Host header, comma-separated ("*" = any); IP addresses, localhost and the --http host always work`)
 	fs.StringVar(&c.httpToken, "http-token", "", "bearer token the HTTP API requires (Authorization: Bearer TOKEN) on all but /health and /status; without it a non-loopback --http gets a random one, written to DATA_DIR/"+api.CookieFile+" (prefer the environment variable to the flag: a command line is visible to every user)")
