@@ -157,7 +157,7 @@ func gossipParams(d int) pubsub.GossipSubParams {
 
 // sendTracer counts gossip bytes sent and block deliveries.
 type sendTracer struct {
-	blockTopic       string
+	blockTopics      [2]string // whole and compact: both messages start with the header
 	bytes            atomic.Int64
 	delivered, dupes atomic.Int64
 	// onBlock is called with the header hash of each block message
@@ -167,8 +167,12 @@ type sendTracer struct {
 }
 
 func (t *sendTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) { t.bytes.Add(int64(proto.Size(&rpc.RPC))) }
+func (t *sendTracer) isBlock(m *pubsub.Message) bool {
+	return m.GetTopic() == t.blockTopics[0] || m.GetTopic() == t.blockTopics[1]
+}
+
 func (t *sendTracer) DeliverMessage(m *pubsub.Message) {
-	if m.GetTopic() == t.blockTopic {
+	if t.isBlock(m) {
 		t.delivered.Add(1)
 		if d := m.GetData(); t.onBlock != nil && len(d) >= chain.HeaderSize {
 			t.onBlock(sha256.Sum256(d[:chain.HeaderSize]))
@@ -176,7 +180,7 @@ func (t *sendTracer) DeliverMessage(m *pubsub.Message) {
 	}
 }
 func (t *sendTracer) DuplicateMessage(m *pubsub.Message) {
-	if m.GetTopic() == t.blockTopic {
+	if t.isBlock(m) {
 		t.dupes.Add(1)
 	}
 }
@@ -324,7 +328,7 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 		if err != nil {
 			return nil, err
 		}
-		tr := &sendTracer{blockTopic: blockTopic, onBlock: func(h chain.Hash) { blocks.record(i, h, time.Now()) }}
+		tr := &sendTracer{blockTopics: [2]string{blockTopic, node.CompactTopicName(genesis[:])}, onBlock: func(h chain.Hash) { blocks.record(i, h, time.Now()) }}
 		tracers[i] = tr
 		n, err := node.New(ctx, node.Config{
 			DataDir: dir, Params: p, Host: h, MinerWorkers: 1,
