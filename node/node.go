@@ -63,6 +63,12 @@ type Config struct {
 	// on status polls, on an orphan block): the bench command calls
 	// SyncFrom or SyncWholeChain itself to time them.
 	NoAutoSync bool
+	// Now is the clock of the chain's future-timestamp rule and of mined
+	// blocks' timestamps; time.Now if nil. Tests skew it.
+	Now func() time.Time
+	// TxLogCompactAt: the pending-transaction log is compacted past this
+	// size (and twice its size after the last compaction); default 4 MiB.
+	TxLogCompactAt int64
 }
 
 func (c *Config) setDefaults() {
@@ -119,6 +125,7 @@ type Node struct {
 	txTopic, blockTopic *pubsub.Topic
 	txSub, blockSub     *pubsub.Subscription
 	txq                 *txQueue // our transactions waiting to be announced
+	txlog               *chain.TxLog
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -189,11 +196,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log})
+	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
-	n.loadMempool() // peers hear of them again at the next rebroadcast
+	// Replays the pending-transaction log (durable.go); peers hear of the
+	// transactions again at the next rebroadcast.
+	if err := n.openTxLog(); err != nil {
+		return nil, err
+	}
 	if err := n.bans.load(); err != nil {
 		// The bans are a defence, not data: a damaged file costs them,
 		// not the start.
@@ -287,7 +298,7 @@ func (n *Node) close() error {
 	}
 	n.wg.Wait()
 	if n.chain != nil {
-		errs = append(errs, n.saveMempool(), n.chain.Close())
+		errs = append(errs, n.closeTxLog(), n.chain.Close())
 	}
 	n.events.close()
 	return errors.Join(errs...)
@@ -391,9 +402,13 @@ func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
 	return info.ID, nil
 }
 
-// SubmitTx validates a signed transaction into the mempool and gossips it.
+// SubmitTx validates a signed transaction into the mempool, makes it
+// durable (durable.go) and gossips it: a nil return means it is on disk.
 func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	if err := n.chain.SubmitTx(tx); err != nil {
+		return err
+	}
+	if err := n.logTx(tx); err != nil {
 		return err
 	}
 	n.metrics.TxsAccepted.Add(1)

@@ -39,6 +39,13 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		level = slog.LevelWarn
 	}
 	logger := newLogger(stderr, cfg.logFormat, level)
+	now, skew, err := clockFromEnv(os.Getenv)
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	if skew != 0 {
+		logger.Warn(clockNote(skew))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,6 +67,7 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		BanDuration:  cfg.banDuration,
 		Logger:       logger,
 		Observe:      metrics.Observe,
+		Now:          now,
 	})
 	if errors.Is(err, chain.ErrStoreDamaged) {
 		return storeDamaged(err, cfg.dataDir, stderr)
