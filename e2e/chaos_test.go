@@ -66,7 +66,8 @@ func TestChaos(t *testing.T) {
 	rep, err := chaos.Run(ctx, chaos.Config{
 		Bin: bin, Nodes: *chaosNodes, Duration: *chaosDuration, Seed: *chaosSeed,
 		Prefix: fmt.Sprintf("gcch%d", os.Getpid()), OutDir: out, WorkDir: work,
-		Logf: t.Logf,
+		Logf:     t.Logf,
+		Register: addTeardown, // its cleanup runs once (sync.Once)
 	})
 	if rep != nil {
 		t.Logf("report: %s/report.json, plot: %s/timeline.png", out, out)

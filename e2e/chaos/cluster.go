@@ -49,7 +49,7 @@ func (p *proc) start(offset time.Duration) error {
 	if p.cmd != nil {
 		return fmt.Errorf("node %d already running", p.i)
 	}
-	args := []string{"netns", "exec", p.h.net.ns(p.i), p.h.cfg.Bin,
+	args := []string{
 		"--data-dir", filepath.Join(p.dir, "data"),
 		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--listen", "/ip4/0.0.0.0/tcp/4001",
@@ -72,14 +72,15 @@ func (p *proc) start(offset time.Duration) error {
 		return err
 	}
 	fmt.Fprintf(logf, "=== chaos: start %d at %s, clock offset %v\n", p.starts+1, time.Now().Format(time.RFC3339Nano), offset)
-	cmd := exec.Command("ip", args...)
+	cmd := exec.Command(p.h.cfg.Bin, args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + p.dir}
 	if offset != 0 {
 		cmd.Env = append(cmd.Env, "GOSSIPCHAIN_CLOCK_OFFSET="+offset.String())
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// No Pdeathsig: it fires when the parent *thread* ends, and
+	// startInNS forks from a thread that ends at once.
+	if err := startInNS(cmd, p.h.net.nsPath(p.i)); err != nil {
 		logf.Close()
 		return err
 	}
@@ -111,7 +112,6 @@ func (p *proc) stop(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	// ip netns exec execs the binary: the pid is the node's.
 	cmd.Process.Signal(sig)
 	select {
 	case <-exited:

@@ -40,6 +40,10 @@ type Config struct {
 	OutDir     string        // logs, report.json, timeline.png (kept)
 	WorkDir    string        // disk images and mounts (removed)
 	Logf       func(format string, args ...any)
+	// Register, if set, is given the cleanup (kill the nodes, unmount,
+	// delete the namespaces) so an interrupted test can run it; it
+	// returns a function that unregisters it.
+	Register func(cleanup func()) (unregister func())
 }
 
 func (c *Config) setDefaults() {
@@ -138,7 +142,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.setDefaults()
 	h := &Harness{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), refused: map[string]int{}}
 	h.net = &network{prefix: cfg.Prefix, n: cfg.Nodes}
-	defer h.cleanup()
+	var once sync.Once
+	cleanup := func() { once.Do(h.cleanup) }
+	defer cleanup()
+	if cfg.Register != nil {
+		defer cfg.Register(cleanup)()
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -618,4 +627,3 @@ func (h *Harness) converge(ctx context.Context) (time.Duration, error) {
 		time.Sleep(time.Second)
 	}
 }
-

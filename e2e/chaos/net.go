@@ -183,6 +183,30 @@ func dialer(path string) func(ctx context.Context, network, addr string) (net.Co
 	}
 }
 
+// startInNS starts cmd in the network namespace at path: the fork
+// happens on a thread moved into it (a child inherits its parent thread's
+// namespaces), which is then dropped. Unlike `ip netns exec` it mounts
+// nothing, and the pid is the node's.
+func startInNS(cmd *exec.Cmd, path string) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- err
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			ch <- fmt.Errorf("setns %s: %w", path, err)
+			return
+		}
+		ch <- cmd.Start()
+	}()
+	return <-ch
+}
+
 // disk is a small ext4 image, loop-mounted on a node's data directory, so
 // the harness can fill it.
 type disk struct {
