@@ -24,6 +24,7 @@ type TimelinePanel struct {
 // TimelineSpan is an interval on a lane (a fault while it lasted).
 type TimelineSpan struct {
 	Lane     string
+	Label    string // drawn on the bar if it fits (e.g. the nodes)
 	From, To float64
 }
 
@@ -59,6 +60,9 @@ func WriteTimelinePNG(w io.Writer, xLabel string, xMax float64, spans []Timeline
 			if s.Lane == lane {
 				x0, x1 := px(s.From), max(px(s.To), px(s.From)+2)
 				fill(img, image.Rect(x0, y+3, x1, y+laneH-4), col)
+				if s.Label != "" && x1-x0 >= len(s.Label)*faceWidth+4 {
+					text(img, x0+2, y+15, s.Label, white)
+				}
 			}
 		}
 	}

@@ -233,7 +233,11 @@ func (r *Report) write(dir string, h *Harness) error {
 		if to < 0 {
 			to = xMax
 		}
-		spans = append(spans, bench.TimelineSpan{Lane: f.Kind, From: f.From, To: to})
+		var ns []string
+		for _, n := range f.Nodes {
+			ns = append(ns, fmt.Sprint(n))
+		}
+		spans = append(spans, bench.TimelineSpan{Lane: f.Kind, Label: strings.Join(ns, ","), From: f.From, To: to})
 	}
 	heights := make([]bench.TimelineSeries, h.cfg.Nodes)
 	pools := make([]bench.TimelineSeries, h.cfg.Nodes)
