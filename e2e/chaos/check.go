@@ -220,8 +220,12 @@ func (r *Report) write(dir string, h *Harness) error {
 	h.mu.Lock()
 	samples := append([]Sample(nil), h.samples...)
 	h.mu.Unlock()
+	acks := append([]Ack(nil), h.acks...)
+	h.mu.Unlock()
 	sb, _ := json.Marshal(samples)
 	os.WriteFile(filepath.Join(dir, "samples.json"), sb, 0o644)
+	ab, _ := json.MarshalIndent(acks, "", " ")
+	os.WriteFile(filepath.Join(dir, "acks.json"), ab, 0o644) // every acknowledgement the clients got
 
 	var spans []bench.TimelineSpan
 	xMax := 0.0
