@@ -219,7 +219,6 @@ func (r *Report) write(dir string, h *Harness) error {
 	}
 	h.mu.Lock()
 	samples := append([]Sample(nil), h.samples...)
-	h.mu.Unlock()
 	acks := append([]Ack(nil), h.acks...)
 	h.mu.Unlock()
 	sb, _ := json.Marshal(samples)
