@@ -408,6 +408,11 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	if err := n.chain.SubmitTx(tx); err != nil {
 		return err
 	}
+	return n.acceptTx(tx)
+}
+
+// acceptTx makes an admitted local transaction durable, then announces it.
+func (n *Node) acceptTx(tx *chain.Tx) error {
 	if err := n.logTx(tx); err != nil {
 		return err
 	}
@@ -420,12 +425,18 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 // Send signs a transfer from the node's wallet with the next nonce and
 // submits it.
 func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (*chain.Tx, error) {
+	// The nonce needs one admission at a time; the fsync does not, so
+	// concurrent sends share it (group commit).
 	n.sendMu.Lock()
-	defer n.sendMu.Unlock()
 	me := n.wallet.Address()
 	nonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
 	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
-	if err := n.SubmitTx(ctx, tx); err != nil {
+	err := n.chain.SubmitTx(tx)
+	n.sendMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.acceptTx(tx); err != nil {
 		return nil, err
 	}
 	return tx, nil
