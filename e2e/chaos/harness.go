@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for k, w := range wallets {
 		cwg.Go(func() { h.client(cctx, k, w) })
 	}
-	cwg.Go(func() { h.nodeWalletClient(cctx) })
+	cwg.Go(func() { h.nodeWalletClient(cctx, wallets) })
 	nctx, stopNemesis := context.WithTimeout(ctx, cfg.Duration)
 	h.nemesis(nctx)
 	stopNemesis()
@@ -348,6 +348,8 @@ func classify(code int, body []byte, err error) string {
 		return "503 disk"
 	case code == 400 && strings.Contains(string(body), "nonce"):
 		return "400 nonce"
+	case code == 400 && strings.Contains(string(body), "insufficient balance"):
+		return "400 balance"
 	default:
 		return fmt.Sprintf("%d", code)
 	}
@@ -395,14 +397,14 @@ func (h *Harness) client(ctx context.Context, k int, w *chain.Wallet) {
 	}
 }
 
-// nodeWalletClient sends unsigned transfers (signed by the node's wallet,
-// as `gossipchain send` would not, but the tutorial's POST does) to the
-// miners, which have the coins.
-func (h *Harness) nodeWalletClient(ctx context.Context) {
-	to := chain.NewWallet().Address().String()
+// nodeWalletClient sends unsigned transfers (the tutorial's POST, signed
+// by the node's wallet) to the miners, which have the coins: they pay the
+// client wallets, so those never run dry.
+func (h *Harness) nodeWalletClient(ctx context.Context, clients []*chain.Wallet) {
 	for ctx.Err() == nil {
 		p := h.procs[h.randIntN(h.cfg.Miners)]
-		code, body, err := p.post(ctx, "/transactions/new", map[string]any{"recipient": to, "amount": 1, "fee": 1})
+		to := clients[h.randIntN(len(clients))].Address().String()
+		code, body, err := p.post(ctx, "/transactions/new", map[string]any{"recipient": to, "amount": 12, "fee": 1})
 		if err == nil && code == 201 {
 			var r struct {
 				ID string `json:"id"`
