@@ -98,36 +98,7 @@ func (h *Harness) check(ctx context.Context, faultFrom, faultTo float64, conv in
 		r.Failures = append(r.Failures, fmt.Sprintf("GET /chain: %v", err))
 	}
 	r.ChainLength = len(ch.Chain)
-	count := map[string]int{}
-	byNonce := map[string]string{} // sender/nonce -> mined id
-	for _, b := range ch.Chain {
-		for _, tx := range b.Transactions {
-			count[tx.ID]++
-			byNonce[fmt.Sprintf("%s/%d", tx.Sender, tx.Nonce)] = tx.ID
-		}
-	}
-	seen := map[string]bool{}
-	for _, a := range acks {
-		if seen[a.ID] {
-			continue // acknowledged twice (a retry): one transaction
-		}
-		seen[a.ID] = true
-		r.Acked++
-		r.AckedByKind[a.Kind]++
-		switch n := count[a.ID]; {
-		case n == 1:
-			r.Mined++
-		case n > 1:
-			r.Duplicated++
-		case a.Kind != "node-wallet" && byNonce[fmt.Sprintf("%s/%d", a.Sender, a.Nonce)] != "":
-			r.Explained++
-			r.Explanations = append(r.Explanations, fmt.Sprintf("%s (acked by node %d at %.1f s, %s): nonce %d of %.12s… went to %s",
-				a.ID, a.Node, a.T, a.Kind, a.Nonce, a.Sender, byNonce[fmt.Sprintf("%s/%d", a.Sender, a.Nonce)]))
-		default:
-			r.Lost++
-			r.LostIDs = append(r.LostIDs, fmt.Sprintf("%s (acked by node %d at %.1f s, %s, nonce %d)", a.ID, a.Node, a.T, a.Kind, a.Nonce))
-		}
-	}
+	r.tally(acks, ch)
 	if r.Lost > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d acknowledged txs lost", r.Lost))
 	}
@@ -160,6 +131,46 @@ func (h *Harness) check(ctx context.Context, faultFrom, faultTo float64, conv in
 		r.Failures = append(r.Failures, fmt.Sprintf("%d crash lines in node logs", len(r.LogProblems)))
 	}
 	return r
+}
+
+// tally sorts every acknowledged id: mined exactly once, mined more than
+// once, not mined but its sender's nonce went to another transaction (a
+// conflicting spend won), or lost.
+func (r *Report) tally(acks []Ack, ch chainJSON) {
+	count := map[string]int{}
+	byNonce := map[string]string{} // sender/nonce -> mined id
+	for _, b := range ch.Chain {
+		for _, tx := range b.Transactions {
+			count[tx.ID]++
+			byNonce[fmt.Sprintf("%s/%d", tx.Sender, tx.Nonce)] = tx.ID
+		}
+	}
+	if r.AckedByKind == nil {
+		r.AckedByKind = map[string]int{}
+	}
+	seen := map[string]bool{}
+	for _, a := range acks {
+		if seen[a.ID] {
+			continue // acknowledged twice (a retry): one transaction
+		}
+		seen[a.ID] = true
+		r.Acked++
+		r.AckedByKind[a.Kind]++
+		key := fmt.Sprintf("%s/%d", a.Sender, a.Nonce)
+		switch n := count[a.ID]; {
+		case n == 1:
+			r.Mined++
+		case n > 1:
+			r.Duplicated++
+		case a.Kind != "node-wallet" && byNonce[key] != "":
+			r.Explained++
+			r.Explanations = append(r.Explanations, fmt.Sprintf("%s (acked by node %d at %.1f s, %s): nonce %d of %.12s… went to %s",
+				a.ID, a.Node, a.T, a.Kind, a.Nonce, a.Sender, byNonce[key]))
+		default:
+			r.Lost++
+			r.LostIDs = append(r.LostIDs, fmt.Sprintf("%s (acked by node %d at %.1f s, %s, nonce %d)", a.ID, a.Node, a.T, a.Kind, a.Nonce))
+		}
+	}
 }
 
 // convergence: after each fault ends, the time until the first sample
