@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
 )
@@ -26,7 +28,7 @@ func (n *Node) openTxLog() error {
 	n.loadMempool() // a mempool.dat left by an older version
 	path := filepath.Join(n.cfg.DataDir, chain.TxLogFile)
 	log, txs, err := chain.OpenTxLog(path, chain.TxLogOptions{
-		Live:      n.chain.Mempool().Pending,
+		Live:      n.liveTxs,
 		CompactAt: n.cfg.TxLogCompactAt,
 	})
 	if err != nil {
@@ -41,14 +43,18 @@ func (n *Node) openTxLog() error {
 		}
 		return cmp.Compare(a.Nonce, b.Nonce)
 	})
-	admitted := 0
+	admitted, parked := 0, 0
 	for _, tx := range txs {
-		if n.chain.SubmitTx(tx) == nil {
+		switch err := n.chain.SubmitTx(tx); {
+		case err == nil:
 			admitted++
+		case n.parkable(tx, err):
+			n.parked.add(tx)
+			parked++
 		}
 	}
 	if len(txs) > 0 {
-		n.log.Info("replayed the pending-transaction log", "txs", len(txs), "readmitted", admitted)
+		n.log.Info("replayed the pending-transaction log", "txs", len(txs), "readmitted", admitted, "parked", parked)
 	}
 	if err := log.Compact(); err != nil {
 		// Not fatal: the node starts and refuses new transactions until
@@ -95,4 +101,108 @@ func (n *Node) closeTxLog() error {
 		return nil
 	}
 	return err
+}
+
+// Parked transactions. A logged transaction may not be admissible at
+// replay and yet be valid later: its sender's previous nonce was in our
+// pool only by gossip (not logged here, lost with the process), or its
+// funds are in a transaction not mined yet. The chaos test lost
+// acknowledgements that way: a node killed just after a 201 replayed the
+// transaction, found a nonce gap, dropped it, and its compaction erased it.
+// Such transactions are parked: kept in the log (every compaction writes
+// them with the pool) and offered to the pool again every few seconds,
+// until admitted or stale (the sender's account nonce has passed them: mined,
+// or a conflicting spend won).
+
+// parkInterval is how often parked transactions are offered again.
+const parkInterval = 2 * time.Second
+
+type parkedTxs struct {
+	mu  sync.Mutex
+	txs map[chain.Hash]*chain.Tx
+}
+
+func (p *parkedTxs) add(tx *chain.Tx) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.txs == nil {
+		p.txs = make(map[chain.Hash]*chain.Tx)
+	}
+	p.txs[tx.ID()] = tx
+}
+
+func (p *parkedTxs) list() []*chain.Tx {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*chain.Tx, 0, len(p.txs))
+	for _, tx := range p.txs {
+		out = append(out, tx)
+	}
+	slices.SortFunc(out, func(a, b *chain.Tx) int {
+		if c := slices.Compare(a.Sender[:], b.Sender[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Nonce, b.Nonce)
+	})
+	return out
+}
+
+func (p *parkedTxs) remove(id chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.txs, id)
+}
+
+// parkable: refused now, but may be valid later (not stale, not broken).
+func (n *Node) parkable(tx *chain.Tx, err error) bool {
+	if !errors.Is(err, chain.ErrBadNonce) && !errors.Is(err, chain.ErrInsufficientBalance) && !errors.Is(err, chain.ErrMempoolFull) {
+		return false
+	}
+	return tx.Nonce >= n.chain.Account(tx.Sender).Nonce
+}
+
+// liveTxs is what a compaction keeps: the pool and the parked.
+func (n *Node) liveTxs() []*chain.Tx {
+	return append(n.chain.Mempool().Pending(), n.parked.list()...)
+}
+
+// ParkedTxs lists logged transactions waiting to become admissible.
+func (n *Node) ParkedTxs() []*chain.Tx { return n.parked.list() }
+
+// retryParked offers parked transactions to the pool until ctx ends.
+func (n *Node) retryParked() {
+	t := time.NewTicker(parkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-n.headChanged():
+		}
+		n.offerParked()
+	}
+}
+
+func (n *Node) offerParked() {
+	var back []*chain.Tx
+	for _, tx := range n.parked.list() {
+		err := n.chain.SubmitTx(tx)
+		switch {
+		case err == nil:
+			n.parked.remove(tx.ID())
+			back = append(back, tx)
+		case errors.Is(err, chain.ErrKnownTx):
+			n.parked.remove(tx.ID()) // in the pool already (gossip)
+		case !n.parkable(tx, err):
+			n.parked.remove(tx.ID()) // stale: mined, or another spend of its nonce won
+			n.log.Info("parked transaction dropped", "id", tx.ID(), "err", err)
+		}
+	}
+	if len(back) > 0 {
+		n.log.Info("parked transactions admitted", "txs", len(back))
+		for _, tx := range back {
+			n.txq.push(tx)
+		}
+	}
 }

@@ -250,3 +250,66 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 		}
 	}
 }
+
+// A logged transaction whose predecessor this node held only by gossip
+// (so not in its log) is parked at replay, kept across restarts, and
+// admitted once the predecessor arrives. It used to be dropped at replay:
+// the chaos test lost acknowledgements that way.
+func TestReplayParksNonceGap(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	n := testNode(t, dir)
+	mineN(t, n, 2)
+	w := chain.NewWallet()
+	if _, err := n.Send(ctx, w.Address(), 20, 1); err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, n, 1)
+	to := chain.NewWallet().Address()
+	g := n.Chain().GenesisHash()
+	tx0, tx1 := w.NewTx(g, to, 1, 1, 0), w.NewTx(g, to, 1, 1, 1)
+	if err := n.Chain().SubmitTx(tx0); err != nil { // as from gossip: not logged
+		t.Fatal(err)
+	}
+	if err := n.SubmitTx(ctx, tx1); err != nil { // acknowledged: logged
+		t.Fatal(err)
+	}
+	n.Close()
+	// What a SIGKILL leaves: the log holds tx1, not tx0 (a clean Close
+	// compacted the pool, tx0 with it: write the log as the kill left it).
+	path := filepath.Join(dir, chain.TxLogFile)
+	l, _, err := chain.OpenTxLog(path, chain.TxLogOptions{Live: func() []*chain.Tx { return []*chain.Tx{tx1} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := range 2 { // parked, and still parked after a restart
+		n = testNode(t, dir)
+		if n.Chain().Mempool().Has(tx1.ID()) || len(n.ParkedTxs()) != 1 || n.ParkedTxs()[0].ID() != tx1.ID() {
+			t.Fatalf("round %d: tx1 pending %v, parked %d", round, n.Chain().Mempool().Has(tx1.ID()), len(n.ParkedTxs()))
+		}
+		if round == 0 {
+			n.Close()
+		}
+	}
+	if err := n.Chain().SubmitTx(tx0); err != nil { // the predecessor arrives
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * parkInterval)
+	for !n.Chain().Mempool().Has(tx1.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("parked tx1 not admitted after its predecessor arrived")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(n.ParkedTxs()) != 0 {
+		t.Fatal("tx1 admitted but still parked")
+	}
+	b, err := n.MineBlock(ctx)
+	if err != nil || len(b.Txs) != 3 {
+		t.Fatalf("mined %d txs, err %v", len(b.Txs), err)
+	}
+}

@@ -126,6 +126,7 @@ type Node struct {
 	txSub, blockSub     *pubsub.Subscription
 	txq                 *txQueue // our transactions waiting to be announced
 	txlog               *chain.TxLog
+	parked              parkedTxs // logged txs not admissible yet (durable.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -231,6 +232,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.spawn(n.pollStatus)
 	n.spawn(n.announceLoop)
+	n.spawn(n.retryParked)
 	ok = true
 	tip := n.chain.Tip()
 	n.log.Info("node started", "peer_id", n.host.ID(), "index", tip.Index, "head", tip.Hash, "address", n.wallet.Address())
