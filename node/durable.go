@@ -206,3 +206,33 @@ func (n *Node) offerParked() {
 		}
 	}
 }
+
+// parkDisconnected parks the transactions of blocks a reorg disconnected
+// that did not come back to the pool but may be valid later (the pool's
+// reset drops those it cannot take now, e.g. funds the reorg sent back to
+// the pool), and logs them, so they are not lost to a crash either.
+func (n *Node) parkDisconnected(blocks []*chain.Block) {
+	pool := n.chain.Mempool()
+	var park []*chain.Tx
+	for _, b := range blocks {
+		for _, tx := range b.Txs[1:] {
+			if !pool.Has(tx.ID()) && tx.Nonce >= n.chain.Account(tx.Sender).Nonce {
+				park = append(park, tx)
+			}
+		}
+	}
+	if len(park) == 0 {
+		return
+	}
+	for _, tx := range park {
+		n.parked.add(tx)
+	}
+	n.log.Info("parked transactions of disconnected blocks", "txs", len(park))
+	if n.txlog != nil {
+		n.spawn(func() {
+			if err := n.txlog.Append(park...); err != nil {
+				n.log.Warn("parked transactions not logged", "err", err)
+			}
+		})
+	}
+}

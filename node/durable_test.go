@@ -313,3 +313,61 @@ func TestReplayParksNonceGap(t *testing.T) {
 		t.Fatalf("mined %d txs, err %v", len(b.Txs), err)
 	}
 }
+
+// A reorg that sends a funding transaction back to the pool makes the
+// transaction spending those funds invalid for now: the pool drops it, the
+// node parks (and logs) it, and admits it once the funding is mined again.
+func TestReorgParksUnfundedTx(t *testing.T) {
+	ctx := context.Background()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := testNode(t, dirA)
+	// B mines to A's wallet, so A's funding transfer is valid on B's branch.
+	key, err := os.ReadFile(filepath.Join(dirA, WalletFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, WalletFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := testNode(t, dirB)
+	mineN(t, a, 2)
+	w := chain.NewWallet()
+	fund, err := a.Send(ctx, w.Address(), 20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, a, 1)
+	spend := w.NewTx(a.Chain().GenesisHash(), chain.NewWallet().Address(), 5, 1, 0)
+	if err := a.SubmitTx(ctx, spend); err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, a, 1)
+	mineN(t, b, 7) // heavier, without either transaction
+	connectNodes(t, a, b)
+	deadline := time.Now().Add(30 * time.Second)
+	for a.Chain().Tip().Hash != b.Chain().Tip().Hash {
+		if time.Now().After(deadline) {
+			t.Fatal("no reorg to B's branch")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !a.Chain().Mempool().Has(fund.ID()) {
+		t.Fatal("the funding transfer did not come back to the pool")
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for len(a.ParkedTxs()) == 0 && !a.Chain().Mempool().Has(spend.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the unfunded spend was dropped, not parked")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Close() // A mines alone from here
+	deadline = time.Now().Add(30 * time.Second)
+	for !txOnMain(a, spend.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the parked spend was never mined (parked %d, pending %v)", len(a.ParkedTxs()), a.Chain().Mempool().Has(spend.ID()))
+		}
+		a.MineBlock(ctx)
+		time.Sleep(100 * time.Millisecond)
+	}
+}

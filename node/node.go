@@ -504,6 +504,7 @@ func (n *Node) added(res *chain.AddResult, source string) {
 			// Not from inside a validator: Publish validates too.
 			n.spawn(func() { n.announceTxs(back) })
 		}
+		n.parkDisconnected(res.Disconnected)
 	}
 	for _, b := range res.Connected {
 		n.events.publish(Event{Kind: EventBlockAdded, Block: b, Source: source, Index: b.Index})
