@@ -8,6 +8,7 @@
 #   make cluster-down stop the cluster and delete its volumes
 #   make e2e          end-to-end tests against containers and namespaces (needs docker; root for the LAN part)
 #   make lan-demo     build + demo/lan.sh (root: network namespaces)
+#   make chaos        TestChaos for DURATION (default 30m; root): faults, then the checker (docs/RELIABILITY.md)
 
 GO       ?= go
 IMAGE    ?= gossipchain:local
@@ -17,7 +18,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build image cluster-ports cluster-up cluster-down e2e lan-demo
+DURATION  ?= 30m
+CHAOS_OUT ?= $(CURDIR)/chaos-out
+
+.PHONY: build image cluster-ports cluster-up cluster-down e2e lan-demo chaos
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gossipchain
@@ -45,3 +49,6 @@ e2e:
 
 lan-demo: build
 	$(SUDO) env GOSSIPCHAIN_BIN=$(CURDIR)/$(BIN) demo/lan.sh
+
+chaos:
+	$(SUDO) env CI=true $(GO) test -count=1 -v -timeout 0 ./e2e/ -run '^TestChaos$$' -chaos.duration=$(DURATION) -chaos.out=$(CHAOS_OUT)

@@ -431,7 +431,7 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, chain.ErrKnownTx):
 		return http.StatusConflict
-	case errors.Is(err, chain.ErrMempoolFull), errors.Is(err, errChainChanging):
+	case errors.Is(err, chain.ErrMempoolFull), errors.Is(err, errChainChanging), errors.Is(err, chain.ErrTxLogUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

@@ -28,15 +28,16 @@ type Chain struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	mu      sync.RWMutex
-	nodes   map[Hash]*blockNode
-	main    []*blockNode // main[i] has index i+1
-	state   map[Address]Account
-	orphans *orphanPool
-	pool    *Mempool
-	broken  error             // a failed disk commit: memory and disk may differ, refuse writes
-	network Hash              // the genesis hash, which signatures commit to
-	proven  map[Hash]struct{} // blocks of header chains proven heavier than our head
+	mu       sync.RWMutex
+	nodes    map[Hash]*blockNode
+	main     []*blockNode // main[i] has index i+1
+	state    map[Address]Account
+	orphans  *orphanPool
+	pool     *Mempool
+	broken   error             // a failed disk commit: memory and disk may differ, refuse writes
+	brokenAt time.Time         // when broken was set or a recovery last tried (recover.go)
+	network  Hash              // the genesis hash, which signatures commit to
+	proven   map[Hash]struct{} // blocks of header chains proven heavier than our head
 }
 
 // Open opens the ledger stored at path, creating it with the genesis block of
@@ -385,6 +386,7 @@ type AddResult struct {
 // pool and the result names the missing parent. Once AddBlock returns
 // without error the block is on disk.
 func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
+	c.recoverIfBroken()
 	// The checks run cheapest first (see processBlock); the costly ones,
 	// body and signatures, run without the lock, after every check that
 	// needs the tree passed under the read lock. processBlock repeats
@@ -420,8 +422,8 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.broken != nil {
-		return nil, c.broken
+	if err := c.recoverLocked(); err != nil {
+		return nil, err
 	}
 	p := c.begin()
 	res, err := c.processBlock(p, b, mode)
@@ -452,6 +454,7 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 // later block of the same batch, or a proven header chain
 // (HeaderBranch.Prove), shows that the branch is heavy enough.
 func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
+	c.recoverIfBroken()
 	// A leading run of blocks we already hold (the whole-chain request
 	// sends them all, from the genesis, which has no coinbase) is skipped
 	// before the checks: they cost no signature checks, as a known block
@@ -497,8 +500,8 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.broken != nil {
-		return 0, nil, c.broken
+	if err := c.recoverLocked(); err != nil {
+		return 0, nil, err
 	}
 	p := c.begin()
 	res := &AddResult{}

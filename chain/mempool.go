@@ -233,7 +233,10 @@ func (h *senderHeap) Pop() any {
 
 // reset re-checks the pool against a new head state. Transactions of
 // disconnected blocks come back (a reorg loses nothing a user submitted);
-// those now in the chain, or no longer valid, leave.
+// those now in the chain, or no longer valid, leave. Over the caps, the
+// pool refills by fee as selectTxs picks (a heap of each sender's next
+// valid transaction, best fee first), so what is left out is the
+// lowest-paying, not the last senders in address order.
 func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -243,48 +246,66 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 			inChain[tx.ID()] = true
 		}
 	}
-	var all []*Tx
+	bySender := make(map[Address][]*Tx)
+	add := func(tx *Tx) {
+		if !inChain[tx.ID()] {
+			bySender[tx.Sender] = append(bySender[tx.Sender], tx)
+		}
+	}
 	for _, b := range disconnected {
-		all = append(all, b.Txs[1:]...)
+		for _, tx := range b.Txs[1:] {
+			add(tx)
+		}
 	}
 	for _, tx := range m.byID {
-		all = append(all, tx)
+		add(tx)
 	}
-	slices.SortFunc(all, func(a, b *Tx) int {
-		if c := slices.Compare(a.Sender[:], b.Sender[:]); c != 0 {
-			return c
-		}
-		if a.Nonce != b.Nonce {
-			if a.Nonce < b.Nonce {
-				return -1
+	// Each sender's valid queue: nonces without a gap from the account's,
+	// within its balance; of two with one nonce, the better fee.
+	h := make(senderHeap, 0, len(bySender))
+	for s, txs := range bySender {
+		slices.SortFunc(txs, func(a, b *Tx) int {
+			if c := cmp.Compare(a.Nonce, b.Nonce); c != 0 {
+				return c
 			}
-			return 1
+			if c := cmp.Compare(b.Fee, a.Fee); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.Signature[:], b.Signature[:])
+		})
+		acct := get(s)
+		var q []*Tx
+		var spent uint64
+		for _, tx := range txs {
+			if tx.Nonce != acct.Nonce+uint64(len(q)) {
+				continue // mined already (stale nonce), a duplicate, or behind a gap
+			}
+			if acct.Balance < spent || acct.Balance-spent < tx.Amount+tx.Fee {
+				continue
+			}
+			spent += tx.Amount + tx.Fee
+			q = append(q, tx)
 		}
-		return cmp.Compare(b.Fee, a.Fee)
-	})
-	m.byID = make(map[Hash]*Tx, len(all))
+		if len(q) > 0 {
+			h = append(h, q)
+		}
+	}
+	heap.Init(&h)
+	m.byID = make(map[Hash]*Tx, min(len(m.byID)+len(disconnected), m.maxCount))
 	m.bySender = make(map[Address][]*Tx)
 	m.bytes = 0
-	for _, tx := range all {
-		id := tx.ID()
-		if inChain[id] || m.byID[id] != nil || len(m.byID) >= m.maxCount || m.bytes+TxSize > m.maxBytes {
-			continue
-		}
-		acct := get(tx.Sender)
-		q := m.bySender[tx.Sender]
-		if tx.Nonce != acct.Nonce+uint64(len(q)) {
-			continue // mined already (stale nonce), or behind a gap
-		}
-		var spent uint64
-		for _, p := range q {
-			spent += p.Amount + p.Fee
-		}
-		if acct.Balance < spent || acct.Balance-spent < tx.Amount+tx.Fee {
-			continue
-		}
-		m.byID[id] = tx
-		m.bySender[tx.Sender] = append(q, tx)
+	for h.Len() > 0 && len(m.byID) < m.maxCount && m.bytes+TxSize <= m.maxBytes {
+		q := h[0]
+		tx := q[0]
+		m.byID[tx.ID()] = tx
+		m.bySender[tx.Sender] = append(m.bySender[tx.Sender], tx)
 		m.bytes += TxSize
+		if len(q) == 1 {
+			heap.Pop(&h)
+		} else {
+			h[0] = q[1:]
+			heap.Fix(&h, 0)
+		}
 	}
 }
 

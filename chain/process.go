@@ -3,6 +3,7 @@ package chain
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // pending is one commit under construction: the blocks added, the state
@@ -286,7 +287,8 @@ func (c *Chain) finish(p *pending) error {
 	}
 	p.ws.mainHeight = p.height
 	if err := c.store.commit(p.ws); err != nil {
-		c.broken = fmt.Errorf("%w, restart the node: %w", ErrStoreFailed, err)
+		c.broken = fmt.Errorf("%w (retried once a second): %w", ErrStoreFailed, err)
+		c.brokenAt = time.Now()
 		return c.broken
 	}
 	for a, acct := range p.state.accts {

@@ -11,39 +11,12 @@ import (
 	"github.com/gossipchain/gossipchain/chain"
 )
 
-// The mempool lives in memory; Close saves it to MempoolFile and New loads
-// it back, so a transaction the node acknowledged is not lost to a clean
-// restart. (A SIGKILL loses the pending transactions, not the blocks.)
+// Before the pending-transaction log (durable.go), Close saved the mempool
+// to MempoolFile. New still loads such a file once, then removes it: the
+// log holds the pool from then on.
 const MempoolFile = "mempool.dat"
 
 var mempoolMagic = []byte("gossipchain-mempool-v1\n")
-
-// saveMempool writes the pending transactions, in an order that admits
-// them again (each sender's by nonce), with a temp file and a rename.
-func (n *Node) saveMempool() error {
-	txs := n.chain.Mempool().Pending()
-	path := filepath.Join(n.cfg.DataDir, MempoolFile)
-	if len(txs) == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, len(mempoolMagic)+len(txs)*chain.TxSize))
-	buf.Write(mempoolMagic)
-	for _, tx := range txs {
-		buf.Write(tx.Bytes())
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
-		return fmt.Errorf("save mempool: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save mempool: %w", err)
-	}
-	n.log.Info("saved mempool", "txs", len(txs))
-	return nil
-}
 
 // loadMempool re-admits saved transactions; those the chain has mined or
 // made invalid meanwhile are dropped. A damaged file is reported, not fatal.

@@ -12,6 +12,7 @@ type Metrics struct {
 	TxsReceived    atomic.Uint64 // transactions from gossip accepted into the mempool
 	TxsRejected    atomic.Uint64 // transactions from gossip that broke a rule
 	TxsAccepted    atomic.Uint64 // local submissions accepted
+	TxsNotDurable  atomic.Uint64 // local submissions refused: the pending-tx log could not write
 	Reorgs         atomic.Uint64
 	PeersPenalised atomic.Uint64
 }

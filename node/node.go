@@ -89,6 +89,12 @@ type Config struct {
 	// PubSubOptions are extra gossipsub options applied last (the
 	// bench's tracer and mesh degree settings).
 	PubSubOptions []pubsub.Option
+	// Now is the clock of the chain's future-timestamp rule and of mined
+	// blocks' timestamps; time.Now if nil. Tests skew it.
+	Now func() time.Time
+	// TxLogCompactAt: the pending-transaction log is compacted past this
+	// size (and twice its size after the last compaction); default 4 MiB.
+	TxLogCompactAt int64
 }
 
 func (c *Config) setDefaults() {
@@ -155,6 +161,8 @@ type Node struct {
 	arrivals            *arrivalLog // when and from whom blocks came (arrivals.go)
 	found               sync.Map    // peer.ID -> how it was found (peerinfo.go)
 	compact             *compactRelay
+	txlog               *chain.TxLog
+	parked              parkedTxs // logged txs not admissible yet (durable.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -229,11 +237,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log})
+	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
-	n.loadMempool() // peers hear of them again at the next rebroadcast
+	// Replays the pending-transaction log (durable.go); peers hear of the
+	// transactions again at the next rebroadcast.
+	if err := n.openTxLog(); err != nil {
+		return nil, err
+	}
 	if err := n.bans.load(); err != nil {
 		// The bans are a defence, not data: a damaged file costs them,
 		// not the start.
@@ -264,6 +276,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.spawn(n.pollStatus)
 	n.spawn(n.announceLoop)
+	n.spawn(n.retryParked)
 	ok = true
 	tip := n.chain.Tip()
 	n.log.Info("node started", "peer_id", n.host.ID(), "index", tip.Index, "head", tip.Hash, "address", n.wallet.Address())
@@ -366,7 +379,7 @@ func (n *Node) close() error {
 	}
 	n.wg.Wait()
 	if n.chain != nil {
-		errs = append(errs, n.saveMempool(), n.chain.Close())
+		errs = append(errs, n.closeTxLog(), n.chain.Close())
 	}
 	n.events.close()
 	return errors.Join(errs...)
@@ -494,9 +507,18 @@ func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
 	return info.ID, nil
 }
 
-// SubmitTx validates a signed transaction into the mempool and gossips it.
+// SubmitTx validates a signed transaction into the mempool, makes it
+// durable (durable.go) and gossips it: a nil return means it is on disk.
 func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	if err := n.chain.SubmitTx(tx); err != nil {
+		return err
+	}
+	return n.acceptTx(tx)
+}
+
+// acceptTx makes an admitted local transaction durable, then announces it.
+func (n *Node) acceptTx(tx *chain.Tx) error {
+	if err := n.logTx(tx); err != nil {
 		return err
 	}
 	n.metrics.TxsAccepted.Add(1)
@@ -508,12 +530,18 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 // Send signs a transfer from the node's wallet with the next nonce and
 // submits it.
 func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (*chain.Tx, error) {
+	// The nonce needs one admission at a time; the fsync does not, so
+	// concurrent sends share it (group commit).
 	n.sendMu.Lock()
-	defer n.sendMu.Unlock()
 	me := n.wallet.Address()
 	nonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
 	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
-	if err := n.SubmitTx(ctx, tx); err != nil {
+	err := n.chain.SubmitTx(tx)
+	n.sendMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.acceptTx(tx); err != nil {
 		return nil, err
 	}
 	return tx, nil
@@ -579,6 +607,7 @@ func (n *Node) added(res *chain.AddResult, source string) {
 			// Not from inside a validator: Publish validates too.
 			n.spawn(func() { n.announceTxs(back) })
 		}
+		n.parkDisconnected(res.Disconnected)
 	}
 	for _, b := range res.Connected {
 		n.events.publish(Event{Kind: EventBlockAdded, Block: b, Source: source, Index: b.Index})

@@ -260,6 +260,11 @@ func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
 		n.noteArrival(p.String(), got, blocks[:k]...)
 		n.metrics.BlocksSynced.Add(uint64(k))
 		n.added(res, p.String())
+		if errors.Is(err, chain.ErrStoreFailed) || errors.Is(err, chain.ErrStoreDamaged) {
+			// Our disk, not the peer: blaming it banned every peer of a
+			// node whose disk filled, which then never synced again.
+			return fmt.Errorf("block %d of batch: %w", k, err)
+		}
 		if err != nil {
 			n.metrics.BlocksRejected.Add(1)
 			return fmt.Errorf("%w: block %d of batch: %w", errPeerMisbehaved, k, err)

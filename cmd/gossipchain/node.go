@@ -49,6 +49,13 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		level = slog.LevelWarn
 	}
 	logger := newLogger(stderr, cfg.logFormat, level)
+	now, skew, err := clockFromEnv(os.Getenv)
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	if skew != 0 {
+		logger.Warn(clockNote(skew))
+	}
 
 	if consoleOff != "" {
 		logger.Warn(consoleOff)
@@ -89,6 +96,7 @@ func runNode(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		NoStatsBeacon: !cfg.statsBeacon,
 		Logger:        logger,
 		Observe:       metrics.Observe,
+		Now:           now,
 	})
 	if err != nil || httpListenErr != nil {
 		if ln != nil {

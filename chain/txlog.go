@@ -1,0 +1,412 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// TxLog is an append-only, fsync'd log of pending transactions: what makes
+// an acknowledgement durable. Append returns once the transactions are on
+// disk; concurrent appenders share one write and one fsync (group commit).
+// The log is replayed at start (OpenTxLog returns what it holds) and
+// compacted when it grows: the live transactions (TxLogOptions.Live, the
+// mempool) are written to a temporary file, fsync'd and renamed over it.
+//
+// A write or fsync that fails (a full disk) breaks the log: Append refuses
+// at once with a TxLogError naming the file, and at most once a
+// RetryInterval a compaction is tried, which writes a whole new file; when
+// it succeeds the log works again. A failed batch may leave a torn record
+// at the tail; each record carries a CRC, and replay stops at the first
+// bad one (a compaction never appends after one).
+type TxLog struct {
+	path string
+	opts TxLogOptions
+
+	life   sync.RWMutex // Append holds it shared while queueing; Close exclusively
+	closed bool
+	reqs   chan *txLogReq
+	done   chan struct{}
+
+	// Owned by the committer goroutine (and OpenTxLog before it starts).
+	f         *os.File
+	size      int64
+	liveSize  int64 // size after the last compaction
+	lastRetry time.Time
+
+	broken atomic.Pointer[TxLogError] // non-nil while writes fail
+
+	batches, records, compactions atomic.Int64
+}
+
+// TxLogOptions tunes a TxLog. Zero values take defaults.
+type TxLogOptions struct {
+	// Live lists the transactions a compaction keeps (the mempool's).
+	Live func() []*Tx
+	// CompactAt: compact once the file is over this size and over twice
+	// its size after the last compaction; default 4 MiB.
+	CompactAt int64
+	// RetryInterval is how often a broken log tries to recover; default 1 s.
+	RetryInterval time.Duration
+	// MaxBatch caps the records of one write; default 4096.
+	MaxBatch int
+}
+
+// TxLogError is the error of a log that cannot write: the disk is full or
+// failing. errors.Is(err, ErrTxLogUnavailable) holds.
+type TxLogError struct {
+	Path string
+	Err  error
+}
+
+// ErrTxLogUnavailable: the pending-transaction log cannot be written, so
+// nothing new can be acknowledged.
+var ErrTxLogUnavailable = errors.New("pending-transaction log unavailable")
+
+func (e *TxLogError) Error() string {
+	if errors.Is(e.Err, syscall.ENOSPC) {
+		return fmt.Sprintf("the disk holding %s is full (%v): new transactions are refused until space is freed, then accepted again by themselves", e.Path, e.Err)
+	}
+	return fmt.Sprintf("cannot write %s (%v): new transactions are refused until it can be written again", e.Path, e.Err)
+}
+func (e *TxLogError) Unwrap() []error { return []error{e.Err, ErrTxLogUnavailable} }
+
+// TxLogFile is the log's name in a node's data directory.
+const TxLogFile = "txlog.dat"
+
+var txLogMagic = []byte("gossipchain-txlog-v1\n")
+
+const txLogRecord = 4 + TxSize // CRC-32C of the encoding, then the encoding
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+type txLogReq struct {
+	buf     []byte
+	n       int
+	compact bool
+	done    chan error
+}
+
+// OpenTxLog opens (or creates) the log at path and returns the
+// transactions it holds, in log order, each once. A torn or damaged tail is
+// cut off. Call Compact with what is still live once they are re-admitted.
+func OpenTxLog(path string, opts TxLogOptions) (*TxLog, []*Tx, error) {
+	if opts.CompactAt <= 0 {
+		opts.CompactAt = 4 << 20
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = time.Second
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 4096
+	}
+	if opts.Live == nil {
+		opts.Live = func() []*Tx { return nil }
+	}
+	l := &TxLog{path: path, opts: opts, reqs: make(chan *txLogReq, 1024), done: make(chan struct{})}
+	txs, good, err := readTxLog(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("txlog: %w", err)
+	}
+	if good == 0 {
+		// New or unreadable: start it over.
+		if err := f.Truncate(0); err == nil {
+			_, err = f.WriteAt(txLogMagic, 0)
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("txlog: %w", &TxLogError{Path: path, Err: err})
+		}
+		good = int64(len(txLogMagic))
+	} else if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("txlog: cut the damaged tail: %w", err)
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	l.f, l.size, l.liveSize = f, good, good
+	go l.commit()
+	return l, txs, nil
+}
+
+// readTxLog returns the transactions of the log's good prefix and that
+// prefix's length (0: no log, or not one).
+func readTxLog(path string) ([]*Tx, int64, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("txlog: %w", err)
+	}
+	if !bytes.HasPrefix(data, txLogMagic) {
+		return nil, 0, nil
+	}
+	off := len(txLogMagic)
+	seen := make(map[Hash]bool)
+	var txs []*Tx
+	for off+txLogRecord <= len(data) {
+		rec := data[off : off+txLogRecord]
+		body := rec[4:]
+		if binary.BigEndian.Uint32(rec) != crc32.Checksum(body, crcTable) {
+			break
+		}
+		tx, err := DecodeTx(body)
+		if err != nil {
+			break
+		}
+		off += txLogRecord
+		if id := tx.ID(); !seen[id] {
+			seen[id] = true
+			txs = append(txs, tx)
+		}
+	}
+	return txs, int64(off), nil
+}
+
+func appendRecord(buf []byte, tx *Tx) []byte {
+	var rec [txLogRecord]byte
+	tx.put(rec[4:])
+	binary.BigEndian.PutUint32(rec[:4], crc32.Checksum(rec[4:], crcTable))
+	return append(buf, rec[:]...)
+}
+
+// Err is the log's failure while it cannot write, else nil.
+func (l *TxLog) Err() error {
+	if e := l.broken.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// Append writes txs and returns once they are on disk (or the log is
+// broken: a *TxLogError).
+func (l *TxLog) Append(txs ...*Tx) error {
+	if len(txs) == 0 {
+		return nil
+	}
+	buf := make([]byte, 0, len(txs)*txLogRecord)
+	for _, tx := range txs {
+		buf = appendRecord(buf, tx)
+	}
+	req := &txLogReq{buf: buf, n: len(txs), done: make(chan error, 1)}
+	l.life.RLock()
+	if l.closed {
+		l.life.RUnlock()
+		return fmt.Errorf("txlog %s: closed: %w", l.path, ErrTxLogUnavailable)
+	}
+	l.reqs <- req
+	l.life.RUnlock()
+	return <-req.done
+}
+
+// commit is the one writer: it takes every request waiting, writes them
+// with one write and one fsync, and answers them all.
+func (l *TxLog) commit() {
+	defer close(l.done)
+	var batch, compacts []*txLogReq
+	var buf []byte
+	for req := range l.reqs {
+		batch, compacts = batch[:0], compacts[:0]
+		n := 0
+		take := func(r *txLogReq) {
+			if r.compact {
+				compacts = append(compacts, r)
+				return
+			}
+			batch = append(batch, r)
+			n += r.n
+		}
+		take(req)
+	drain:
+		for n < l.opts.MaxBatch {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break drain
+				}
+				take(r)
+			default:
+				break drain
+			}
+		}
+		if len(batch) > 0 {
+			err := l.Err()
+			if err != nil {
+				err = l.recover()
+			}
+			if err == nil {
+				buf = buf[:0]
+				for _, r := range batch {
+					buf = append(buf, r.buf...)
+				}
+				err = l.write(buf)
+			}
+			for _, r := range batch {
+				r.done <- err
+			}
+			if err == nil {
+				l.batches.Add(1)
+				l.records.Add(int64(n))
+				if len(compacts) == 0 && l.size > l.opts.CompactAt && l.size > 2*l.liveSize {
+					if err := l.compact(l.opts.Live()); err != nil {
+						l.fail(err)
+					}
+				}
+			}
+		}
+		if len(compacts) > 0 {
+			err := l.compact(l.opts.Live())
+			if err != nil {
+				err = l.fail(err)
+			} else {
+				l.broken.Store(nil)
+			}
+			for _, r := range compacts {
+				r.done <- err
+			}
+		}
+		clear(batch)
+		clear(compacts)
+	}
+}
+
+func (l *TxLog) write(buf []byte) error {
+	if _, err := l.f.Write(buf); err != nil {
+		return l.fail(err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return l.fail(err)
+	}
+	l.size += int64(len(buf))
+	return nil
+}
+
+func (l *TxLog) fail(err error) error {
+	var te *TxLogError
+	if !errors.As(err, &te) {
+		te = &TxLogError{Path: l.path, Err: err}
+	}
+	l.broken.Store(te)
+	l.lastRetry = time.Now()
+	return te
+}
+
+// recover tries, at most once a RetryInterval, to write the log anew.
+func (l *TxLog) recover() error {
+	if time.Since(l.lastRetry) < l.opts.RetryInterval {
+		return l.Err()
+	}
+	l.lastRetry = time.Now()
+	if err := l.compact(l.opts.Live()); err != nil {
+		return l.fail(err)
+	}
+	l.broken.Store(nil)
+	return nil
+}
+
+// compact writes live to a new file and renames it over the log.
+func (l *TxLog) compact(live []*Tx) error {
+	buf := make([]byte, 0, len(txLogMagic)+len(live)*txLogRecord)
+	buf = append(buf, txLogMagic...)
+	for _, tx := range live {
+		buf = appendRecord(buf, tx)
+	}
+	tmp := l.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return &TxLogError{Path: l.path, Err: err}
+	}
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, l.path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(l.path))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return &TxLogError{Path: l.path, Err: err}
+	}
+	l.f.Close()
+	l.f = f
+	l.size, l.liveSize = int64(len(buf)), int64(len(buf))
+	l.compactions.Add(1)
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Compact rewrites the log to hold the live transactions only, on the
+// writer (so no append is lost): call it once replayed transactions are
+// re-admitted. On success a broken log works again.
+func (l *TxLog) Compact() error {
+	req := &txLogReq{compact: true, done: make(chan error, 1)}
+	l.life.RLock()
+	if l.closed {
+		l.life.RUnlock()
+		return fmt.Errorf("txlog %s: closed: %w", l.path, ErrTxLogUnavailable)
+	}
+	l.reqs <- req
+	l.life.RUnlock()
+	return <-req.done
+}
+
+// TxLogStats counts the log's work since it was opened.
+type TxLogStats struct {
+	Batches, Records, Compactions int64
+}
+
+// Stats reports the counters.
+func (l *TxLog) Stats() TxLogStats {
+	return TxLogStats{Batches: l.batches.Load(), Records: l.records.Load(), Compactions: l.compactions.Load()}
+}
+
+// Close waits for queued appends, compacts the log to the live
+// transactions (a clean shutdown leaves a short file) and closes it.
+func (l *TxLog) Close() error {
+	l.life.Lock()
+	if l.closed {
+		l.life.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.reqs)
+	l.life.Unlock()
+	<-l.done
+	var err error
+	if l.Err() == nil {
+		err = l.compact(l.opts.Live())
+	}
+	return errors.Join(err, l.f.Close())
+}

@@ -1,0 +1,238 @@
+package node
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gossipchain/gossipchain/chain"
+)
+
+// The pending-transaction log (chain.TxLog, DATA_DIR/txlog.dat) is what
+// makes an acknowledgement durable: SubmitTx returns (and the API answers
+// 201) only once the transaction is fsync'd there. Concurrent submitters
+// share one fsync. New replays the log, re-admitting what is still valid;
+// the log is then compacted to the pool. Transactions from gossip are not
+// logged one by one (their sender holds them), but every compaction writes
+// the whole pool.
+
+// ErrDiskUnavailable wraps chain.ErrTxLogUnavailable for callers of node:
+// the node cannot make new transactions durable and refuses them.
+var ErrDiskUnavailable = chain.ErrTxLogUnavailable
+
+func (n *Node) openTxLog() error {
+	n.loadMempool() // a mempool.dat left by an older version
+	path := filepath.Join(n.cfg.DataDir, chain.TxLogFile)
+	log, txs, err := chain.OpenTxLog(path, chain.TxLogOptions{
+		Live:      n.liveTxs,
+		CompactAt: n.cfg.TxLogCompactAt,
+	})
+	if err != nil {
+		return err
+	}
+	n.txlog = log
+	// Each sender's by nonce: appends of one sender may have been written
+	// out of order by concurrent submitters.
+	slices.SortStableFunc(txs, func(a, b *chain.Tx) int {
+		if c := slices.Compare(a.Sender[:], b.Sender[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Nonce, b.Nonce)
+	})
+	admitted, parked := 0, 0
+	for _, tx := range txs {
+		switch err := n.chain.SubmitTx(tx); {
+		case err == nil:
+			admitted++
+		case n.parkable(tx, err):
+			n.parked.add(tx)
+			parked++
+		}
+	}
+	if len(txs) > 0 {
+		n.log.Info("replayed the pending-transaction log", "txs", len(txs), "readmitted", admitted, "parked", parked)
+	}
+	if err := log.Compact(); err != nil {
+		// Not fatal: the node starts and refuses new transactions until
+		// the disk has room (the log retries by itself).
+		n.log.Error("compacting the pending-transaction log", "err", err)
+	}
+	return nil
+}
+
+// logTx makes an admitted transaction durable. When it cannot, the
+// transaction is taken back out of the pool if nothing depends on it, and
+// the caller gets the log's error (the API answers 503).
+func (n *Node) logTx(tx *chain.Tx) error {
+	if n.txlog == nil {
+		return nil
+	}
+	err := n.txlog.Append(tx)
+	if err == nil {
+		return nil
+	}
+	n.chain.Mempool().DropIfLast(tx.ID())
+	n.metrics.TxsNotDurable.Add(1)
+	n.log.Warn("transaction refused: not durable", "id", tx.ID(), "err", err)
+	return fmt.Errorf("tx %s not accepted: %w", tx.ID(), err)
+}
+
+// TxLogErr is the pending-transaction log's failure (a full disk) while it
+// cannot write, else nil.
+func (n *Node) TxLogErr() error {
+	if n.txlog == nil {
+		return nil
+	}
+	return n.txlog.Err()
+}
+
+// closeTxLog compacts the log to the pool and closes it.
+func (n *Node) closeTxLog() error {
+	if n.txlog == nil {
+		return nil
+	}
+	err := n.txlog.Close()
+	if errors.Is(err, chain.ErrTxLogUnavailable) {
+		n.log.Warn("pending-transaction log not compacted at close; it is replayed as is", "err", err)
+		return nil
+	}
+	return err
+}
+
+// Parked transactions. A logged transaction may not be admissible at
+// replay and yet be valid later: its sender's previous nonce was in our
+// pool only by gossip (not logged here, lost with the process), or its
+// funds are in a transaction not mined yet. The chaos test lost
+// acknowledgements that way: a node killed just after a 201 replayed the
+// transaction, found a nonce gap, dropped it, and its compaction erased it.
+// Such transactions are parked: kept in the log (every compaction writes
+// them with the pool) and offered to the pool again every few seconds,
+// until admitted or stale (the sender's account nonce has passed them: mined,
+// or a conflicting spend won).
+
+// parkInterval is how often parked transactions are offered again.
+const parkInterval = 2 * time.Second
+
+type parkedTxs struct {
+	mu  sync.Mutex
+	txs map[chain.Hash]*chain.Tx
+}
+
+func (p *parkedTxs) add(tx *chain.Tx) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.txs == nil {
+		p.txs = make(map[chain.Hash]*chain.Tx)
+	}
+	p.txs[tx.ID()] = tx
+}
+
+func (p *parkedTxs) list() []*chain.Tx {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*chain.Tx, 0, len(p.txs))
+	for _, tx := range p.txs {
+		out = append(out, tx)
+	}
+	slices.SortFunc(out, func(a, b *chain.Tx) int {
+		if c := slices.Compare(a.Sender[:], b.Sender[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Nonce, b.Nonce)
+	})
+	return out
+}
+
+func (p *parkedTxs) remove(id chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.txs, id)
+}
+
+// parkable: refused now, but may be valid later (not stale, not broken).
+func (n *Node) parkable(tx *chain.Tx, err error) bool {
+	if !errors.Is(err, chain.ErrBadNonce) && !errors.Is(err, chain.ErrInsufficientBalance) && !errors.Is(err, chain.ErrMempoolFull) {
+		return false
+	}
+	return tx.Nonce >= n.chain.Account(tx.Sender).Nonce
+}
+
+// liveTxs is what a compaction keeps: the pool and the parked.
+func (n *Node) liveTxs() []*chain.Tx {
+	return append(n.chain.Mempool().Pending(), n.parked.list()...)
+}
+
+// ParkedTxs lists logged transactions waiting to become admissible.
+func (n *Node) ParkedTxs() []*chain.Tx { return n.parked.list() }
+
+// retryParked offers parked transactions to the pool until ctx ends.
+func (n *Node) retryParked() {
+	t := time.NewTicker(parkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-n.headChanged():
+		}
+		n.offerParked()
+	}
+}
+
+func (n *Node) offerParked() {
+	var back []*chain.Tx
+	for _, tx := range n.parked.list() {
+		err := n.chain.SubmitTx(tx)
+		switch {
+		case err == nil:
+			n.parked.remove(tx.ID())
+			back = append(back, tx)
+		case errors.Is(err, chain.ErrKnownTx):
+			n.parked.remove(tx.ID()) // in the pool already (gossip)
+		case !n.parkable(tx, err):
+			n.parked.remove(tx.ID()) // stale: mined, or another spend of its nonce won
+			n.log.Info("parked transaction dropped", "id", tx.ID(), "err", err)
+		}
+	}
+	if len(back) > 0 {
+		n.log.Info("parked transactions admitted", "txs", len(back))
+		for _, tx := range back {
+			n.txq.push(tx)
+		}
+	}
+}
+
+// parkDisconnected parks the transactions of blocks a reorg disconnected
+// that did not come back to the pool but may be valid later (the pool's
+// reset drops those it cannot take now, e.g. funds the reorg sent back to
+// the pool), and logs them, so they are not lost to a crash either.
+func (n *Node) parkDisconnected(blocks []*chain.Block) {
+	pool := n.chain.Mempool()
+	var park []*chain.Tx
+	for _, b := range blocks {
+		for _, tx := range b.Txs[1:] {
+			if !pool.Has(tx.ID()) && tx.Nonce >= n.chain.Account(tx.Sender).Nonce {
+				park = append(park, tx)
+			}
+		}
+	}
+	if len(park) == 0 {
+		return
+	}
+	for _, tx := range park {
+		n.parked.add(tx)
+	}
+	n.log.Info("parked transactions of disconnected blocks", "txs", len(park))
+	if n.txlog != nil {
+		n.spawn(func() {
+			if err := n.txlog.Append(park...); err != nil {
+				n.log.Warn("parked transactions not logged", "err", err)
+			}
+		})
+	}
+}
