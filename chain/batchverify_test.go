@@ -315,3 +315,21 @@ func BenchmarkBatchVerify(b *testing.B) {
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// BenchmarkAddressMemo: the batch path with and without the memo of
+// addresses that passed CheckAddress (64 recipients, one sender here).
+func BenchmarkAddressMemo(b *testing.B) {
+	txs := validTxs(2048)
+	for _, memo := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[memo], func(b *testing.B) {
+			if !memo {
+				checkAddress = CheckAddress
+				defer func() { checkAddress = checkAddressMemo }()
+			}
+			for b.Loop() {
+				VerifyTxs(txs, testNet)
+			}
+			b.ReportMetric(float64(len(txs)*b.N)/b.Elapsed().Seconds(), "sigs/s")
+		})
+	}
+}
