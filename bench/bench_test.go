@@ -119,7 +119,7 @@ func TestAllModes(t *testing.T) {
 		t.Fatalf("modes %s", got)
 	}
 	sync := results[3].(*SyncResult)
-	if sync.WholeChain == nil || sync.WholeChain.Blocks != o.Blocks || sync.Txs == 0 {
+	if sync.WholeChain == nil || sync.WholeChain.Blocks != o.Blocks || sync.Txs == 0 || sync.Serial == nil || sync.FloorSeconds <= 0 || sync.BatchSigsPerSCore <= 0 {
 		t.Fatalf("sync result %+v", sync)
 	}
 	if results[4].(*SyncResult).Txs != 0 {
@@ -130,7 +130,7 @@ func TestAllModes(t *testing.T) {
 	}
 	var table bytes.Buffer
 	Print(&table, results)
-	for _, want := range []string{"== pow", "== ingest", "== propagation", "== sync", "== rest", "ingest:", "≤ 200 MB"} {
+	for _, want := range []string{"== pow", "== ingest", "== propagation", "== sync", "== rest", "ingest:", "≤ 100 MB", "floor: sigs ÷ (cores × batch rate)", "time ÷ floor"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
