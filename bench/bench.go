@@ -76,6 +76,9 @@ type Options struct {
 	// SyncPeers is how many nodes serve the chain to the parallel
 	// download (copies of one store, in this process); default 1.
 	SyncPeers int
+	// SyncNoPreverify adds a sync by the parallel download without its
+	// early signature checks, for comparison.
+	SyncNoPreverify bool
 
 	// RestBlocks is the chain held by the node whose RSS at rest is read
 	// (default 10,000 blocks of TxsPerBlock transactions); StartupBlocks

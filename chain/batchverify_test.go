@@ -34,6 +34,7 @@ func sameVerdict(a, b error) bool {
 // verifier, and fails on any difference.
 func checkBatchAgainstSingle(t *testing.T, txs []*Tx, names []string) {
 	t.Helper()
+	clearSigCache()
 	got := VerifyTxs(txs, testNet)
 	firstBad := -1
 	for i, tx := range txs {
@@ -332,4 +333,10 @@ func BenchmarkAddressMemo(b *testing.B) {
 			b.ReportMetric(float64(len(txs)*b.N)/b.Elapsed().Seconds(), "sigs/s")
 		})
 	}
+}
+
+func clearSigCache() {
+	sigCache.Lock()
+	clear(sigCache.m)
+	sigCache.Unlock()
 }

@@ -183,18 +183,20 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 }
 
 // verifyBlocksTxs runs verifyTx on every transfer of blocks, batch-verified
-// in chunks spread over all cores (chain/batchverify.go), and returns the
+// in chunks spread over all cores (chain/batchverify.go), but for those in
+// the verified-signature cache (chain/sigcache.go), and returns the
 // index of the first block with a bad one and its error, or -1. Chunks that
 // start after a bad block are skipped.
 func verifyBlocksTxs(blocks []*Block, network Hash) (int, error) {
 	var txs []*Tx
 	var blockOf []int32
 	for i, b := range blocks {
-		if len(b.Txs) > 1 {
-			txs = append(txs, b.Txs[1:]...)
-			for range len(b.Txs) - 1 {
-				blockOf = append(blockOf, int32(i))
+		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
+			if sigCacheTake(tx.ID(), network) {
+				continue // verified before (chain/sigcache.go)
 			}
+			txs = append(txs, tx)
+			blockOf = append(blockOf, int32(i))
 		}
 	}
 	if len(txs) == 0 {

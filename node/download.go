@@ -67,9 +67,10 @@ type dlRequest struct {
 }
 
 type downloader struct {
-	n      *Node
-	first  uint64 // index of hashes[0]
-	hashes []chain.Hash
+	n       *Node
+	network chain.Hash
+	first   uint64 // index of hashes[0]
+	hashes  []chain.Hash
 
 	mu       sync.Mutex
 	wake     chan struct{} // a delivery, a finished request, a commit
@@ -98,7 +99,7 @@ type DownloadStats struct {
 // from primary and every other connected peer that has them.
 func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64, hashes []chain.Hash) (DownloadStats, error) {
 	d := &downloader{
-		n: n, first: first, hashes: hashes,
+		n: n, network: chain.NetworkID(n.cfg.Params), first: first, hashes: hashes,
 		wake:      make(chan struct{}, 1),
 		commitErr: make(chan error, 1),
 		blocks:    make([]*chain.Block, len(hashes)),
@@ -436,6 +437,12 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 		}
 		if len(blocks) == 0 {
 			return nil
+		}
+		// Check the signatures now, on all cores, while earlier blocks
+		// are being stored: the commit then finds them verified
+		// (chain/sigcache.go) and its serial part overlaps this.
+		if !n.cfg.SyncNoPreverify {
+			chain.PreverifyBlocks(blocks, d.network)
 		}
 		d.mu.Lock()
 		if req.next+len(blocks) > req.r.hi {

@@ -56,6 +56,9 @@ type Config struct {
 	// requests, one at a time, as before the parallel download (for
 	// comparison in benchmarks).
 	SyncSerial bool
+	// SyncNoPreverify turns off the download's early signature checks
+	// (for comparison in benchmarks).
+	SyncNoPreverify bool
 	// HeaderSessionMax caps the headers one headers-first session takes
 	// from a peer before its branch must beat our head; default 50,000
 	// (about six days of blocks at 10 s: the longest partition that heals).
