@@ -315,6 +315,26 @@ func BenchmarkBatchVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkBatchVerifyBad: the cost of a chunk with one bad signature
+// against an all-valid one (the verifier then checks each entry alone).
+func BenchmarkBatchVerifyBad(b *testing.B) {
+	for _, bad := range []bool{false, true} {
+		b.Run(map[bool]string{false: "all-valid", true: "one-bad"}[bad], func(b *testing.B) {
+			txs := validTxs(batchChunk)
+			if bad {
+				txs[batchChunk/2].Signature[5] ^= 1
+			}
+			bv := voi.NewBatchVerifier()
+			errs := make([]error, len(txs))
+			for b.Loop() {
+				clearSigCache()
+				verifyTxsChunk(txs, testNet, errs, bv, nil)
+			}
+			b.ReportMetric(float64(len(txs)*b.N)/b.Elapsed().Seconds(), "sigs/s")
+		})
+	}
+}
+
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
 
 // BenchmarkAddressMemo: the batch path with and without the memo of
