@@ -79,6 +79,9 @@ type Options struct {
 	// SyncNoPreverify adds a sync by the parallel download without its
 	// early signature checks, for comparison.
 	SyncNoPreverify bool
+	// SkipTutorial leaves out the tutorial's resolve that a coinbase-only
+	// sync is compared with (python3, Flask and requests).
+	SkipTutorial bool
 
 	// RestBlocks is the chain held by the node whose RSS at rest is read
 	// (default 10,000 blocks of TxsPerBlock transactions); StartupBlocks

@@ -125,6 +125,11 @@ func TestAllModes(t *testing.T) {
 	if results[4].(*SyncResult).Txs != 0 {
 		t.Fatalf("the second sync is not coinbase-only: %+v", results[4])
 	}
+	if tut := results[4].(*SyncResult).Tutorial; tut == nil || tut.HTTP <= 0 || tut.InProcess <= 0 {
+		// python3 with Flask and requests is on the project's machines;
+		// without them the bench reports why and goes on.
+		t.Errorf("the tutorial's resolve was not measured: %+v", tut)
+	}
 	if !strings.HasPrefix(sync.RSSScope, "helper") || !strings.HasPrefix(results[5].(*RestResult).Method, "helper") {
 		t.Fatalf("helpers not used: %q, %q", sync.RSSScope, results[5].(*RestResult).Method)
 	}
