@@ -360,12 +360,18 @@ func (d *downloader) checkStalls(stall time.Duration) {
 			free = true
 		}
 	}
+	// The head of the line: the first block not received, which the
+	// commits wait for.
+	hol := d.next
+	for hol < len(d.blocks) && d.blocks[hol] != nil {
+		hol++
+	}
 	for r := range d.inflight {
 		if r.stalled {
 			continue
 		}
 		silent := now.Sub(r.last) > stall
-		holding := free && r.next == d.next && now.Sub(r.started) > stall && d.others(r.p)
+		holding := free && hol >= r.next && hol < r.r.hi && now.Sub(r.started) > stall && d.others(r.p)
 		if silent || holding {
 			r.stalled = true
 			r.p.out, r.p.stalled = true, true

@@ -250,3 +250,76 @@ func FuzzDecodeHashesRequest(f *testing.F) {
 }
 
 var _ = peer.ID("")
+
+// TestParallelDownloadSlowPeer: a peer that answers block requests, but a
+// block every 200 ms (never silent long enough to look stalled), does not
+// hold the sync up: once it has held the next block to store for the stall
+// timeout while another peer is free, its blocks move.
+func TestParallelDownloadSlowPeer(t *testing.T) {
+	p := chain.TestParams()
+	blocks := downloadChain(p, 2000)
+	good, slow := servingNode(t, blocks), servingNode(t, blocks)
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	slow.host.SetStreamHandler(SyncProtocol, func(s network.Stream) {
+		defer s.Close()
+		req, err := readFrame(bufio.NewReader(s), maxRequestBytes)
+		if err != nil || len(req) == 0 {
+			s.Reset()
+			return
+		}
+		if req[0] != reqBlocksByHash {
+			slow.serveSyncRequest(s, req)
+			return
+		}
+		hs, _, err := decodeHashesRequest(req[1:])
+		if err != nil {
+			s.Reset()
+			return
+		}
+		w := bufio.NewWriter(s)
+		for _, h := range hs {
+			b, err := slow.chain.BlockByHash(h)
+			if err != nil {
+				break
+			}
+			if writeFrame(w, encodeBatch([]*chain.Block{b})) != nil || w.Flush() != nil {
+				return // reset by the asker
+			}
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-hold:
+				return
+			}
+		}
+		writeFrame(w, encodeBatch(nil))
+		w.Flush()
+	})
+	d := testNode(t, "", func(c *Config) {
+		c.NoAutoSync = true
+		c.SyncStallTimeout = time.Second
+	})
+	connectNodes(t, d, good)
+	connectNodes(t, d, slow)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The slow peer's headers: it holds the first unit, so it holds up
+	// the commits from the start.
+	st, err := d.syncParallel(ctx, slow.host.ID())
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("synced in %v; served %v; stalled %v", took, st.Served, st.Stalled)
+	if d.Chain().Tip().Hash != blocks[len(blocks)-1].Hash() {
+		t.Fatalf("head at %d", d.Chain().Tip().Index)
+	}
+	if !slices.Contains(st.Stalled, slow.host.ID()) {
+		t.Errorf("the slow peer kept its work (stalled: %v)", st.Stalled)
+	}
+	// At 5 blocks/s, the slow peer's two units alone would take 100 s.
+	if took > 15*time.Second {
+		t.Errorf("sync took %v", took)
+	}
+}
