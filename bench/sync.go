@@ -251,7 +251,7 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 
 // Table implements Result.
 func (r *SyncResult) Table(w io.Writer) {
-	t := newTable(fmt.Sprintf("sync: %d blocks × %d txs (%d signed txs) from one peer", r.Blocks, r.TxsPerBlock, r.Txs), r.LoadAvg1)
+	t := newTable(fmt.Sprintf("sync: %d blocks × %d txs (%d signed txs) from %d peer(s)", r.Blocks, r.TxsPerBlock, r.Txs, r.Peers), r.LoadAvg1)
 	for _, s := range []*SyncResult{r, r.NoPreverify, r.Serial, r.WholeChain} {
 		if s == nil {
 			continue

@@ -118,6 +118,18 @@ func VerifyTxs(txs []*Tx, network Hash) []error {
 	return errs
 }
 
+// verifier is a batch verifier and a message buffer, pooled: a sync
+// verifies thousands of chunks, and a verifier of 256 entries is about
+// 100 KB to allocate and collect each time.
+type verifier struct {
+	bv  *voi.BatchVerifier
+	msg []byte
+}
+
+var verifiers = sync.Pool{New: func() any {
+	return &verifier{bv: voi.NewBatchVerifierWithCapacity(batchChunk), msg: make([]byte, 0, len(sigDomain)+32+TxSize)}
+}}
+
 // parallelChunks calls f on [lo, hi) chunks of n items of at most
 // batchChunk, on up to GOMAXPROCS goroutines that take the next chunk from
 // a shared counter (a core slowed by another process takes fewer). Each
@@ -140,14 +152,15 @@ func parallelChunks(n int, f func(lo, hi int, bv *voi.BatchVerifier, msg []byte)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bv := voi.NewBatchVerifierWithCapacity(min(chunk, n))
-			msg := make([]byte, 0, len(sigDomain)+32+TxSize)
+			v := verifiers.Get().(*verifier)
+			defer verifiers.Put(v)
 			for {
 				c := int(next.Add(1)) - 1
 				if c >= chunks {
+					v.bv.Reset() // drop references to the last batch's keys
 					return
 				}
-				msg = f(c*chunk, min(n, (c+1)*chunk), bv, msg)
+				v.msg = f(c*chunk, min(n, (c+1)*chunk), v.bv, v.msg)
 			}
 		}()
 	}
