@@ -37,6 +37,9 @@ const (
 	dlInFlight = 2
 	// dlReplyBytes is the byte budget a request gives the server.
 	dlReplyBytes = 8 << 20
+	// dlMaxPeers bounds the peers one download uses (and asks for their
+	// status first).
+	dlMaxPeers = 8
 	// dlWindowBytes bounds the bytes of blocks received and not yet
 	// committed (the commit in progress included).
 	dlWindowBytes = 48 << 20
@@ -128,18 +131,22 @@ func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64
 	return st, err
 }
 
-// downloadPeers asks every connected peer but primary for its status (at
-// once, briefly) and lists those of our network that hold block first;
-// primary, whose headers we hold, comes first.
+// downloadPeers asks up to dlMaxPeers-1 connected peers besides primary
+// for their status (at once, briefly) and lists those of our network that
+// hold block first; primary, whose headers we hold, comes first.
 func (n *Node) downloadPeers(ctx context.Context, primary peer.ID, first uint64) []*dlPeer {
 	peers := []*dlPeer{{id: primary, has: ^uint64(0)}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	asked := 0
 	for _, p := range n.host.Network().Peers() {
 		if p == primary || n.bans.banned(p) {
 			continue
+		}
+		if asked++; asked > dlMaxPeers-1 {
+			break
 		}
 		wg.Add(1)
 		go func() {
