@@ -112,7 +112,13 @@ func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64
 	for lo := 0; lo < len(hashes); lo += dlUnit {
 		d.queue = append(d.queue, dlRange{lo, min(len(hashes), lo+dlUnit)})
 	}
-	d.peers = n.downloadPeers(ctx, primary, first)
+	if len(hashes) > dlUnit {
+		d.peers = n.downloadPeers(ctx, primary, first)
+	} else {
+		// A catch-up of a few blocks: one request to the peer that has
+		// them, no status round trip to the others.
+		d.peers = []*dlPeer{{id: primary, has: ^uint64(0)}}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
