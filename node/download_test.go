@@ -239,12 +239,15 @@ func FuzzDecodeHashesRequest(f *testing.F) {
 		if len(hs) == 0 || len(hs) > maxHashesPerRequest || budget <= 0 || budget > maxReplyBytes {
 			t.Fatalf("accepted %d hashes, budget %d", len(hs), budget)
 		}
-		if budget < maxReplyBytes && !bytes.Equal(encodeHashesRequest(hs, budget)[1:], b) {
-			// Only a non-minimal uvarint could differ; the encoder is
-			// minimal, so accept non-minimal input but nothing else.
-			if len(b) < len(hs)*32 {
-				t.Fatalf("accepted %x", b)
-			}
+		// What was accepted re-encodes to a request that decodes the same
+		// (the input may differ only by a non-minimal uvarint or a budget
+		// over the cap), and its hashes are the input's bytes.
+		hs2, budget2, err := decodeHashesRequest(encodeHashesRequest(hs, budget)[1:])
+		if err != nil || !slices.Equal(hs, hs2) || budget2 != budget {
+			t.Fatalf("re-encoded: %v, %d hashes, budget %d", err, len(hs2), budget2)
+		}
+		if len(b) < len(hs)*32+2 || !bytes.Contains(b, hs[len(hs)-1][:]) {
+			t.Fatalf("accepted %x", b)
 		}
 	})
 }
