@@ -84,6 +84,7 @@ type downloader struct {
 	next     int       // the first position not committed
 	peers    []*dlPeer
 	inflight map[*dlRequest]struct{}
+	asking   int   // status requests not yet answered
 	failed   error // a misbehaving peer's error ends the download
 
 	committing bool       // a commit runs (on its own goroutine)
@@ -112,19 +113,20 @@ func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64
 	for lo := 0; lo < len(hashes); lo += dlUnit {
 		d.queue = append(d.queue, dlRange{lo, min(len(hashes), lo+dlUnit)})
 	}
-	if len(hashes) > dlUnit {
-		d.peers = n.downloadPeers(ctx, primary, first)
-	} else {
-		// A catch-up of a few blocks: one request to the peer that has
-		// them, no status round trip to the others.
-		d.peers = []*dlPeer{{id: primary, has: ^uint64(0)}}
-	}
+	d.peers = []*dlPeer{{id: primary, has: ^uint64(0)}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	if len(hashes) > dlUnit {
+		// The others join as their status answers; a catch-up of a few
+		// blocks asks only the peer that has them.
+		d.askPeers(ctx, &wg, primary)
+	}
 	err := d.run(ctx, &wg)
 	cancel()
 	wg.Wait()
+	d.mu.Lock() // the last status answers may still be filed
+	defer d.mu.Unlock()
 	st := DownloadStats{Served: make(map[peer.ID]int)}
 	for _, p := range d.peers {
 		st.Served[p.id] = p.served
@@ -137,15 +139,12 @@ func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64
 	return st, err
 }
 
-// downloadPeers asks up to dlMaxPeers-1 connected peers besides primary
-// for their status (at once, briefly) and lists those of our network that
-// hold block first; primary, whose headers we hold, comes first.
-func (n *Node) downloadPeers(ctx context.Context, primary peer.ID, first uint64) []*dlPeer {
-	peers := []*dlPeer{{id: primary, has: ^uint64(0)}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
+// askPeers asks up to dlMaxPeers-1 connected peers besides primary for
+// their status, at once; each of our network that holds the first block
+// joins the download when it answers (within statusTimeout), so a peer
+// that is slow to answer delays nobody.
+func (d *downloader) askPeers(ctx context.Context, wg *sync.WaitGroup, primary peer.ID) {
+	n := d.n
 	asked := 0
 	for _, p := range n.host.Network().Peers() {
 		if p == primary || n.bans.banned(p) {
@@ -154,21 +153,28 @@ func (n *Node) downloadPeers(ctx context.Context, primary peer.ID, first uint64)
 		if asked++; asked > dlMaxPeers-1 {
 			break
 		}
+		d.mu.Lock()
+		d.asking++
+		d.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+			defer cancel()
 			st, err := n.RequestStatus(sctx, p)
-			if err != nil || st.Genesis != n.chain.GenesisHash() || st.Index < first {
-				return
+			ok := err == nil && st.Genesis == n.chain.GenesisHash() && st.Index >= d.first
+			if ok {
+				n.setPeerStatus(p, st)
 			}
-			n.setPeerStatus(p, st)
-			mu.Lock()
-			peers = append(peers, &dlPeer{id: p, has: st.Index})
-			mu.Unlock()
+			d.mu.Lock()
+			d.asking--
+			if ok {
+				d.peers = append(d.peers, &dlPeer{id: p, has: st.Index})
+			}
+			d.mu.Unlock()
+			d.signal()
 		}()
 	}
-	wg.Wait()
-	return peers
 }
 
 func (d *downloader) signal() {
@@ -207,7 +213,7 @@ func (d *downloader) run(ctx context.Context, wg *sync.WaitGroup) error {
 		if !d.committing {
 			batch = d.takeCommit()
 		}
-		if batch == nil && !d.committing && len(d.inflight) == 0 && !d.canSchedule() {
+		if batch == nil && !d.committing && len(d.inflight) == 0 && d.asking == 0 && !d.canSchedule() {
 			d.mu.Unlock()
 			return fmt.Errorf("download: %d of %d blocks left and no peer has them", len(d.hashes)-d.next, len(d.hashes))
 		}
