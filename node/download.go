@@ -37,6 +37,8 @@ const (
 	dlInFlight = 2
 	// dlReplyBytes is the byte budget a request gives the server.
 	dlReplyBytes = 8 << 20
+	// dlCommitBlocks caps a download's commits (see commitBlocks).
+	dlCommitBlocks = 1024
 	// dlMaxPeers bounds the peers one download uses (and asks for their
 	// status first).
 	dlMaxPeers = 8
@@ -245,14 +247,14 @@ func (d *downloader) run(ctx context.Context, wg *sync.WaitGroup) error {
 func (d *downloader) takeCommit() []*chain.Block {
 	end := d.next
 	size := 0
-	for end < len(d.hashes) && d.blocks[end] != nil && end-d.next < d.n.cfg.SyncCommitBlocks && size < syncCommitBytes {
+	for end < len(d.hashes) && d.blocks[end] != nil && end-d.next < d.commitBlocks() && size < syncCommitBytes {
 		size += d.blocks[end].Size()
 		end++
 	}
 	if end == d.next {
 		return nil
 	}
-	full := end-d.next >= d.n.cfg.SyncCommitBlocks || size >= syncCommitBytes
+	full := end-d.next >= d.commitBlocks() || size >= syncCommitBytes
 	// The block after the run is neither received nor in flight: waiting
 	// would gain nothing.
 	waiting := end < len(d.hashes) && d.covered(end)
@@ -270,6 +272,13 @@ func (d *downloader) covered(i int) bool {
 		}
 	}
 	return false
+}
+
+// commitBlocks is how many blocks one commit of the download takes:
+// Config.SyncCommitBlocks, at most dlCommitBlocks (the window is twice
+// that, and both count against the peak RSS).
+func (d *downloader) commitBlocks() int {
+	return min(d.n.cfg.SyncCommitBlocks, dlCommitBlocks)
 }
 
 func (d *downloader) windowFull() bool {
@@ -325,7 +334,7 @@ func (d *downloader) canSchedule() bool {
 // schedule starts requests: each peer with room takes the first queued
 // range it holds, within the window. d.mu held.
 func (d *downloader) schedule(ctx context.Context, wg *sync.WaitGroup) {
-	windowEnd := d.next + 2*d.n.cfg.SyncCommitBlocks
+	windowEnd := d.next + 2*d.commitBlocks()
 	for progress := true; progress; {
 		progress = false
 		for _, p := range d.peers {
