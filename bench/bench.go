@@ -76,9 +76,9 @@ type Options struct {
 	// SyncPeers is how many nodes serve the chain to the parallel
 	// download (copies of one store, in this process); default 1.
 	SyncPeers int
-	// SyncNoPreverify adds a sync by the parallel download without its
-	// early signature checks, for comparison.
-	SyncNoPreverify bool
+	// SyncPreverify adds a sync by the parallel download with early
+	// signature checks (node.Config.SyncPreverify), for comparison.
+	SyncPreverify bool
 	// SkipTutorial leaves out the tutorial's resolve that a coinbase-only
 	// sync is compared with (python3, Flask and requests).
 	SkipTutorial bool

@@ -61,10 +61,10 @@ type SyncResult struct {
 	// parallel download, node.Config.SyncSerial).
 	WholeChain *SyncResult `json:"whole_chain,omitempty"`
 	Serial     *SyncResult `json:"serial,omitempty"`
-	// NoPreverify is the parallel download without its early signature
-	// checks (--no-preverify adds it), to show what they gain.
-	NoPreverify *SyncResult `json:"no_preverify,omitempty"`
-	LoadAvg1    float64     `json:"load_avg_1m"`
+	// Preverify is the parallel download with early signature checks
+	// (--preverify adds it), to show what they gain.
+	Preverify *SyncResult `json:"preverify,omitempty"`
+	LoadAvg1  float64     `json:"load_avg_1m"`
 }
 
 // SyncRun is what one sync reports (a helper writes it as JSON).
@@ -124,8 +124,8 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 	if o.SkipWholeChain {
 		methods = methods[:1]
 	}
-	if o.SyncNoPreverify {
-		methods = append(methods, "nopreverify")
+	if o.SyncPreverify {
+		methods = append(methods, "preverify")
 	}
 	var tut *TutorialResult
 	if o.TxsPerBlock == 0 && !o.SkipTutorial {
@@ -166,7 +166,7 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 			PeakRSSMB: run.PeakRSSMB, PeakHeapMB: run.PeakHeapMB, RSSScope: scope, LoadAvg1: load,
 			Peers: len(peerAddrs),
 		}
-		if m != "locator" && m != "nopreverify" {
+		if m != "locator" && m != "preverify" {
 			r.Peers = 1
 		}
 		if tut != nil && tut.HTTP > 0 {
@@ -186,8 +186,8 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 			out = r
 		case m == "serial":
 			out.Serial = r
-		case m == "nopreverify":
-			out.NoPreverify = r
+		case m == "preverify":
+			out.Preverify = r
 		default:
 			out.WholeChain = r
 		}
@@ -206,7 +206,7 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 	n, err := startNode(dir, p, func(c *node.Config) {
 		c.NoAutoSync = true
 		c.SyncSerial = method == "serial"
-		c.SyncNoPreverify = method == "nopreverify"
+		c.SyncPreverify = method == "preverify"
 	})
 	if err != nil {
 		heap.Stop()
@@ -215,7 +215,7 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 	defer n.Close()
 	var id peer.ID
 	for i, addr := range strings.Split(peerAddr, ",") {
-		if method != "locator" && method != "nopreverify" && i > 0 {
+		if method != "locator" && method != "preverify" && i > 0 {
 			break // the other ways use one peer
 		}
 		pid, err := n.Connect(ctx, addr)
@@ -230,7 +230,7 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 	start := time.Now()
 	cpu0 := processCPU()
 	switch method {
-	case "locator", "serial", "nopreverify":
+	case "locator", "serial", "preverify":
 		_, err = n.SyncFrom(ctx, id)
 	case "whole":
 		_, err = n.SyncWholeChain(ctx, id)
@@ -252,11 +252,11 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 // Table implements Result.
 func (r *SyncResult) Table(w io.Writer) {
 	t := newTable(fmt.Sprintf("sync: %d blocks × %d txs (%d signed txs) from %d peer(s)", r.Blocks, r.TxsPerBlock, r.Txs, r.Peers), r.LoadAvg1)
-	for _, s := range []*SyncResult{r, r.NoPreverify, r.Serial, r.WholeChain} {
+	for _, s := range []*SyncResult{r, r.Preverify, r.Serial, r.WholeChain} {
 		if s == nil {
 			continue
 		}
-		name := map[string]string{"locator": fmt.Sprintf("parallel download, %d peer(s) (SyncFrom)", s.Peers), "serial": "serial locator requests (SyncSerial)", "nopreverify": "parallel download, no early signature checks", "whole": "whole chain (SyncWholeChain)"}[s.Method]
+		name := map[string]string{"locator": fmt.Sprintf("parallel download, %d peer(s) (SyncFrom)", s.Peers), "serial": "serial locator requests (SyncSerial)", "preverify": "parallel download, early signature checks", "whole": "whole chain (SyncWholeChain)"}[s.Method]
 		// The goals are for 10,000 blocks: ≤ 5 s with 10 txs each, twice
 		// the tutorial's 35,000 blocks/s with none.
 		full := s.Blocks >= 10000

@@ -475,7 +475,7 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 		// Check the signatures now, on all cores, while earlier blocks
 		// are being stored: the commit then finds them verified
 		// (chain/sigcache.go) and its serial part overlaps this.
-		if !n.cfg.SyncNoPreverify {
+		if n.cfg.SyncPreverify {
 			chain.PreverifyBlocks(blocks, d.network)
 		}
 		d.mu.Lock()

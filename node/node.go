@@ -56,9 +56,11 @@ type Config struct {
 	// requests, one at a time, as before the parallel download (for
 	// comparison in benchmarks).
 	SyncSerial bool
-	// SyncNoPreverify turns off the download's early signature checks
-	// (for comparison in benchmarks).
-	SyncNoPreverify bool
+	// SyncPreverify makes the download check each frame's signatures as
+	// it arrives, into the verified-signature cache, so that the commit's
+	// serial part overlaps them. Off: in paired runs on the shared machine
+	// it did not measurably help (docs/BENCHMARKS.md).
+	SyncPreverify bool
 	// HeaderSessionMax caps the headers one headers-first session takes
 	// from a peer before its branch must beat our head; default 50,000
 	// (about six days of blocks at 10 s: the longest partition that heals).
