@@ -9,10 +9,11 @@ import "sync"
 // network is stored with it, so an entry answers for exactly the bytes
 // that were verified: the rule's answer cannot differ.
 //
-// Two producers: the sync's download verifies each block's signatures as
-// it arrives (PreverifyBlocks), on all cores, while the previous blocks are
-// being stored; and admission to the mempool (SubmitTx, SubmitTxs), so a
-// block of transactions we already hold costs no signature checks. Block
+// Two producers: admission to the mempool (SubmitTx, SubmitTxs), so a
+// block of transactions we already hold costs no signature checks; and,
+// when node.Config.SyncPreverify is on, the sync's download, which checks
+// each block's signatures as it arrives (PreverifyBlocks) while the
+// previous blocks are being stored. Block
 // validation (verifyBlocksTxs) takes entries out as it uses them: a
 // transaction is in one block of a chain, so the cache stays small.
 // Bounded: at sigCacheMax entries it is emptied.

@@ -15,7 +15,8 @@ import (
 // Parallel, pipelined block download (issue 12). Headers come first from
 // one peer (headerBranch); the proven branch's blocks are then split into
 // units of consecutive hashes and fetched by "blocks by hashes" requests
-// from every peer whose status says it has them, two requests in flight
+// from the header peer and up to 7 others whose status says they have them
+// (each joining when it answers), two requests in flight
 // per peer, while the blocks already received are validated and committed
 // in chain order. The window of blocks received but not committed is
 // bounded in blocks and bytes.
@@ -472,9 +473,10 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 		if len(blocks) == 0 {
 			return nil
 		}
-		// Check the signatures now, on all cores, while earlier blocks
-		// are being stored: the commit then finds them verified
-		// (chain/sigcache.go) and its serial part overlaps this.
+		// With SyncPreverify, check the signatures now, on all cores,
+		// while earlier blocks are being stored: the commit then finds
+		// them verified (chain/sigcache.go) and its serial part overlaps
+		// this.
 		if n.cfg.SyncPreverify {
 			chain.PreverifyBlocks(blocks, d.network)
 		}
