@@ -65,3 +65,28 @@ func TestSigCacheMempoolToBlock(t *testing.T) {
 		t.Fatalf("adding a block of pooled transfers cost %d signature checks, want 0", got)
 	}
 }
+
+// BenchmarkBlockOfPooledTxs: checking the signatures of a 1,000-transfer
+// block whose transfers were admitted to the mempool (in the cache) against
+// one whose were not.
+func BenchmarkBlockOfPooledTxs(b *testing.B) {
+	txs := validTxs(1000)
+	blk := &Block{Txs: append([]*Tx{{}}, txs...)}
+	for _, pooled := range []bool{false, true} {
+		b.Run(map[bool]string{false: "not-pooled", true: "pooled"}[pooled], func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				clearSigCache()
+				if pooled {
+					for _, tx := range txs {
+						sigCachePut(tx.ID(), testNet)
+					}
+				}
+				b.StartTimer()
+				if i, err := verifyBlocksTxs([]*Block{blk}, testNet); i >= 0 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
