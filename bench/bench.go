@@ -79,8 +79,18 @@ type Options struct {
 	// 10,000 blocks of 10 signed transactions.
 	Blocks      int
 	TxsPerBlock int
-	// SkipWholeChain leaves out the whole-chain sync (only locator batches).
+	// SkipWholeChain leaves out the whole-chain and serial syncs (only the
+	// parallel download).
 	SkipWholeChain bool
+	// SyncPeers is how many nodes serve the chain to the parallel
+	// download (copies of one store, in this process); default 1.
+	SyncPeers int
+	// SyncPreverify adds a sync by the parallel download with early
+	// signature checks (node.Config.SyncPreverify), for comparison.
+	SyncPreverify bool
+	// SkipTutorial leaves out the tutorial's resolve that a coinbase-only
+	// sync is compared with (python3, Flask and requests).
+	SkipTutorial bool
 
 	// RestBlocks is the chain held by the node whose RSS at rest is read
 	// (default 10,000 blocks of TxsPerBlock transactions); StartupBlocks

@@ -39,6 +39,7 @@ func (c *Chain) SubmitTx(tx *Tx) error {
 		c.pool.reject(id, err)
 		return err
 	}
+	sigCachePut(id, c.network) // its block need not check it again
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.pool.add(tx, c.account)

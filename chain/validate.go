@@ -3,10 +3,11 @@ package chain
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	"github.com/gossipchain/gossipchain/pow"
 )
@@ -131,17 +132,9 @@ func checkBlockBody(b *Block, h Hash) error {
 	return nil
 }
 
-// verifyBlockTxs runs verifyTx on a block's transfers, on all cores when
-// there are many.
+// verifyBlockTxs runs verifyTx on a block's transfers, batch-verified and,
+// when there are many, on all cores (chain/batchverify.go).
 func verifyBlockTxs(b *Block, h Hash, network Hash) error {
-	if len(b.Txs) <= 64 {
-		for _, tx := range b.Txs[1:] {
-			if err := verifyTx(tx, network); err != nil {
-				return fmt.Errorf("block %s: %w", h, err)
-			}
-		}
-		return nil
-	}
 	if bad, err := verifyBlocksTxs([]*Block{b}, network); bad >= 0 {
 		return err
 	}
@@ -189,49 +182,50 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 	return shapeBad, shapeErr
 }
 
-// verifyBlocksTxs runs verifyTx on every transfer of blocks, spread over all
-// cores, and returns the index of the first block with a bad one and its
-// error, or -1. Work on blocks after a bad one is cut short.
+// verifyBlocksTxs runs verifyTx on every transfer of blocks, batch-verified
+// in chunks spread over all cores (chain/batchverify.go), but for those in
+// the verified-signature cache (chain/sigcache.go), and returns the
+// index of the first block with a bad one and its error, or -1. Chunks that
+// start after a bad block are skipped.
 func verifyBlocksTxs(blocks []*Block, network Hash) (int, error) {
-	type job struct{ block, tx int }
-	var jobs []job
+	var txs []*Tx
+	var blockOf []int32
 	for i, b := range blocks {
-		for j := 1; j < len(b.Txs); j++ {
-			jobs = append(jobs, job{i, j})
+		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
+			if sigCacheTake(tx.ID(), network) {
+				continue // verified before (chain/sigcache.go)
+			}
+			txs = append(txs, tx)
+			blockOf = append(blockOf, int32(i))
 		}
 	}
-	if len(jobs) == 0 {
+	if len(txs) == 0 {
 		return -1, nil
 	}
-	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+63)/64)
-	bad := make([]int, workers) // per worker: first bad block index seen
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		bad[w] = -1
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := w; k < len(jobs); k += workers {
-				jb := jobs[k]
-				if bad[w] >= 0 && jb.block >= bad[w] {
-					return
-				}
-				b := blocks[jb.block]
-				if err := verifyTx(b.Txs[jb.tx], network); err != nil {
-					bad[w], errs[w] = jb.block, fmt.Errorf("block %s: %w", b.Hash(), err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	errs := make([]error, len(txs))
+	var mu sync.Mutex
 	first, ferr := -1, error(nil)
-	for w := range workers {
-		if bad[w] >= 0 && (first < 0 || bad[w] < first) {
-			first, ferr = bad[w], errs[w]
+	parallelChunks(len(txs), func(lo, hi int, bv *voi.BatchVerifier, msg []byte) []byte {
+		mu.Lock()
+		skip := first >= 0 && int(blockOf[lo]) > first
+		mu.Unlock()
+		if skip {
+			return msg
 		}
-	}
+		msg = verifyTxsChunk(txs[lo:hi], network, errs[lo:hi], bv, msg)
+		for k := lo; k < hi; k++ {
+			if errs[k] != nil {
+				bi := int(blockOf[k])
+				mu.Lock()
+				if first < 0 || bi < first {
+					first, ferr = bi, fmt.Errorf("block %s: %w", blocks[bi].Hash(), errs[k])
+				}
+				mu.Unlock()
+				break
+			}
+		}
+		return msg
+	})
 	return first, ferr
 }
 

@@ -119,8 +119,11 @@ func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message
 		return n.rejectTxs(from, err)
 	}
 	result := pubsub.ValidationIgnore
-	for _, tx := range txs {
-		switch err := n.chain.SubmitTx(tx); {
+	// One batch verification for the announcement's signatures
+	// (chain.SubmitTxs), the answers SubmitTx would give one by one.
+	for i, err := range n.chain.SubmitTxs(txs) {
+		tx := txs[i]
+		switch {
 		case err == nil:
 			n.metrics.TxsReceived.Add(1)
 			n.events.publish(Event{Kind: EventTxReceived, Tx: tx, Source: from.String()})

@@ -110,15 +110,24 @@ func (n *Node) requestHeaders(ctx context.Context, p peer.ID, loc []chain.Hash, 
 // headers break a rule, overrun the session or end short of the work its
 // status claimed has misbehaved.
 func (n *Node) proveBranch(ctx context.Context, p peer.ID) (bool, error) {
+	hb, err := n.headerBranch(ctx, p, false)
+	return hb != nil, err
+}
+
+// headerBranch is proveBranch returning the proven branch (nil if not
+// proven). With full, it goes on asking for headers once the branch is
+// proven, until the peer has no more or the session's limit is near, so
+// that the download knows every block it will fetch (node/download.go).
+func (n *Node) headerBranch(ctx context.Context, p peer.ID, full bool) (*chain.HeaderBranch, error) {
 	st, ahead, err := n.askStatus(ctx, p)
 	if err != nil || !ahead {
-		return false, err
+		return nil, err
 	}
 	select {
 	case n.headerSlots <- struct{}{}:
 		defer func() { <-n.headerSlots }()
 	default:
-		return false, errHeaderSessionsBusy
+		return nil, errHeaderSessionsBusy
 	}
 	hb := n.chain.NewHeaderBranch(n.cfg.HeaderSessionMax)
 	max := headersProbe
@@ -129,24 +138,25 @@ func (n *Node) proveBranch(ctx context.Context, p peer.ID) (bool, error) {
 		}
 		hs, err := n.requestHeaders(ctx, p, loc, max)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if err := hb.Add(hs); err != nil {
 			if errors.Is(err, chain.ErrTimeTooNew) {
-				return false, err // maybe our clock: not the peer's fault
+				return nil, err // maybe our clock: not the peer's fault
 			}
-			return false, fmt.Errorf("%w: headers: %w", errPeerMisbehaved, err)
+			return nil, fmt.Errorf("%w: headers: %w", errPeerMisbehaved, err)
 		}
-		if hb.Prove() {
-			return true, nil
+		more := len(hs) == max // the peer may have more
+		if hb.Prove() && (!full || !more || hb.Received()+maxHeadersPerReply > n.cfg.HeaderSessionMax) {
+			return hb, nil
 		}
-		if len(hs) < max { // the peer has no more
+		if !more {
 			if w := hb.Work(); w == nil || w.Cmp(st.Work) < 0 {
-				return false, fmt.Errorf("%w: status claims work %s, headers show %v", errPeerMisbehaved, st.Work, w)
+				return nil, fmt.Errorf("%w: status claims work %s, headers show %v", errPeerMisbehaved, st.Work, w)
 			}
-			return false, nil // our head moved past it meanwhile
+			return nil, nil // our head moved past it meanwhile
 		}
 		max = maxHeadersPerReply
 	}
-	return false, ctx.Err()
+	return nil, ctx.Err()
 }

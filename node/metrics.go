@@ -9,6 +9,7 @@ type Metrics struct {
 	BlocksRejected atomic.Uint64 // blocks from gossip or sync that broke a rule
 	BlocksSynced   atomic.Uint64 // blocks accepted through the sync protocol
 	BlocksMined    atomic.Uint64
+	BlocksServed   atomic.Uint64 // blocks sent in replies to blocks-by-hash requests
 	TxsReceived    atomic.Uint64 // transactions from gossip accepted into the mempool
 	TxsRejected    atomic.Uint64 // transactions from gossip that broke a rule
 	TxsAccepted    atomic.Uint64 // local submissions accepted

@@ -49,6 +49,19 @@ type Config struct {
 	SyncCommitBlocks  int           // blocks per store commit while syncing (frames are joined); default 2048
 	SyncRequestMax    int           // blocks per request; default 2000
 	SyncStreamTimeout time.Duration // deadline of one sync exchange; default 60 s
+	// SyncStallTimeout is how long a block download request may deliver
+	// nothing (or hold up the commits) before its blocks are moved to
+	// other peers (node/download.go); default 10 s.
+	SyncStallTimeout time.Duration
+	// SyncSerial makes SyncFrom fetch blocks from its one peer by locator
+	// requests, one at a time, as before the parallel download (for
+	// comparison in benchmarks).
+	SyncSerial bool
+	// SyncPreverify makes the download check each frame's signatures as
+	// it arrives, into the verified-signature cache, so that the commit's
+	// serial part overlaps them. Off: in paired runs on the shared machine
+	// it did not measurably help (docs/BENCHMARKS.md).
+	SyncPreverify bool
 	// HeaderSessionMax caps the headers one headers-first session takes
 	// from a peer before its branch must beat our head; default 50,000
 	// (about six days of blocks at 10 s: the longest partition that heals).
@@ -112,6 +125,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncRequestMax <= 0 {
 		c.SyncRequestMax = 2000
+	}
+	if c.SyncStallTimeout <= 0 {
+		c.SyncStallTimeout = 10 * time.Second
 	}
 	if c.HeaderSessionMax <= 0 {
 		c.HeaderSessionMax = 50_000

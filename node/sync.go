@@ -37,7 +37,13 @@ func (n *Node) handleSyncStream(s network.Stream) {
 		s.Reset()
 		return
 	}
+	n.serveSyncRequest(s, req)
+}
+
+// serveSyncRequest answers one request read from s.
+func (n *Node) serveSyncRequest(s network.Stream, req []byte) {
 	w := bufio.NewWriter(s)
+	var err error
 	switch req[0] {
 	case reqStatus:
 		err = writeFrame(w, encodeStatus(n.localStatus()))
@@ -49,6 +55,8 @@ func (n *Node) handleSyncStream(s network.Stream) {
 		}
 	case reqHeaders:
 		err = n.serveHeaders(w, req[1:])
+	case reqBlocksByHash:
+		err = n.serveBlocksByHash(w, req[1:])
 	case reqChain:
 		var from uint64
 		var max int
@@ -273,13 +281,19 @@ func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
 	}
 }
 
-// SyncFrom catches up with a peer: headers first, then block locator
-// requests, repeated until the peer has nothing more for us or no more work
-// than we do. It returns whether our head changed.
+// SyncFrom catches up with a peer: headers first, then the blocks, from
+// that peer and every other that has them at once (node/download.go), or
+// with Config.SyncSerial by block locator requests to the one peer;
+// repeated until the peer has no more work than we do. It returns whether
+// our head changed.
 func (n *Node) SyncFrom(ctx context.Context, p peer.ID) (bool, error) {
 	start := time.Now()
 	before := n.chain.Tip().Hash
 	defer func() { n.observe("sync", time.Since(start).Seconds()) }()
+	if !n.cfg.SyncSerial {
+		_, err := n.syncParallel(ctx, p)
+		return n.chain.Tip().Hash != before, err
+	}
 	var last *chain.Hash // the last block of the previous round
 	for ctx.Err() == nil {
 		// Headers first: blocks are fetched only once the peer's
