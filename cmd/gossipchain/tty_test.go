@@ -78,6 +78,14 @@ func TestBackgroundNode(t *testing.T) {
 		if pid > 0 {
 			syscall.Kill(pid, syscall.SIGCONT)
 			syscall.Kill(pid, syscall.SIGTERM)
+			// The node is the shell's child, not ours: wait until it has
+			// exited (it writes its data dir while it shuts down), or the
+			// temp dir's removal races it.
+			deadline := time.Now().Add(20 * time.Second)
+			for procState(pid) != "gone" && procState(pid) != "Z" && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		cmd.Process.Kill()
 		cmd.Wait()
