@@ -1,7 +1,5 @@
 package chain
 
-import "fmt"
-
 // SubmitTx validates a transfer against the head state plus the pool's
 // pending transactions and adds it to the mempool.
 //
@@ -19,28 +17,5 @@ import "fmt"
 // but when a transaction breaks several rules which one is reported follows
 // this order: a badly signed transaction with a stale nonce is ErrBadNonce.
 func (c *Chain) SubmitTx(tx *Tx) error {
-	id := tx.ID()
-	if tx.IsCoinbase() {
-		return fmt.Errorf("tx %s: transfer with the coinbase sender: %w", id, ErrBadCoinbase)
-	}
-	if err := c.pool.known(id); err != nil {
-		return err
-	}
-	if err := checkTxFields(tx); err != nil {
-		return err
-	}
-	c.mu.RLock()
-	err := c.pool.check(tx, id, c.account)
-	c.mu.RUnlock()
-	if err != nil {
-		return err
-	}
-	if err := verifyTx(tx, c.network); err != nil {
-		c.pool.reject(id, err)
-		return err
-	}
-	sigCachePut(id, c.network) // its block need not check it again
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.pool.add(tx, c.account)
+	return c.submitVerified(tx, tx.ID(), false, nil)
 }

@@ -54,7 +54,7 @@ func (c *Chain) SubmitTxs(txs []*Tx) []error {
 	return errs
 }
 
-// submitVerified is SubmitTx with the signature verdict given when
+// submitVerified is SubmitTx (its check order) with the signature verdict given when
 // verified is set.
 func (c *Chain) submitVerified(tx *Tx, id Hash, verified bool, verdict error) error {
 	if tx.IsCoinbase() {
