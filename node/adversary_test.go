@@ -134,8 +134,10 @@ func TestInvalidBlocksAndGarbageFromPeer(t *testing.T) {
 	if c.Chain().HasBlock(orphan.Hash()) {
 		t.Fatal("C received the evil orphan: B forwarded a block it could not validate")
 	}
-	if got := b.Metrics().BlocksRejected.Load(); got < 2 {
-		t.Fatalf("B counted %d rejected blocks, want at least 2", got)
+	// The first invalid block bans its sender (severe), so the second
+	// may never reach B's validator: one rejection is enough.
+	if got := b.Metrics().BlocksRejected.Load(); got < 1 {
+		t.Fatalf("B counted %d rejected blocks, want at least 1", got)
 	}
 }
 
