@@ -84,6 +84,9 @@ type HeaderBranch struct {
 
 // NewHeaderBranch starts a session that accepts at most limit headers.
 func (c *Chain) NewHeaderBranch(limit int) *HeaderBranch {
+	// Blocks a failed commit left in memory only would look held, and
+	// never be asked for again (recover.go).
+	c.recoverIfBroken()
 	return &HeaderBranch{c: c, limit: limit}
 }
 

@@ -308,7 +308,16 @@ func (d *downloader) commit(batch []*chain.Block) error {
 		src = bad.id.String()
 	}
 	d.n.added(res, src)
-	if err != nil {
+	switch {
+	case err == nil:
+		return nil
+	case ourStoreFault(err), errors.Is(err, chain.ErrUnknownParent):
+		// Our disk; or our chain lost the parent since the headers
+		// connected to it (a failed commit reloads the chain from the
+		// store): the blocks match the headers we checked, so the peer
+		// sent what we asked.
+		return fmt.Errorf("block %d of batch: %w", k, err)
+	default:
 		d.n.metrics.BlocksRejected.Add(1)
 		err = fmt.Errorf("%w: block %d of batch: %w", errPeerMisbehaved, k, err)
 		if bad != nil {
@@ -316,7 +325,6 @@ func (d *downloader) commit(batch []*chain.Block) error {
 		}
 		return err
 	}
-	return nil
 }
 
 // canSchedule reports whether some queued range has a peer that could

@@ -161,6 +161,14 @@ func (n *Node) RequestStatus(ctx context.Context, p peer.ID) (PeerStatus, error)
 // errPeerMisbehaved marks failures that are the peer's fault.
 var errPeerMisbehaved = errors.New("peer misbehaved")
 
+// ourStoreFault says whether adding blocks failed on our own disk (full,
+// damaged) rather than on the blocks: nobody is to blame. Blaming the peer
+// banned every peer of a node whose disk filled, which then never synced
+// again (the chaos test found it on both sync paths).
+func ourStoreFault(err error) bool {
+	return errors.Is(err, chain.ErrStoreFailed) || errors.Is(err, chain.ErrStoreDamaged)
+}
+
 // fetch sends one block request and feeds the reply, batch by batch, into
 // the chain. A reader goroutine decodes the next batch while the chain
 // validates the current one. It returns how many blocks arrived.
@@ -268,9 +276,7 @@ func (n *Node) addSynced(p peer.ID) func([]*chain.Block) error {
 		n.noteArrival(p.String(), got, blocks[:k]...)
 		n.metrics.BlocksSynced.Add(uint64(k))
 		n.added(res, p.String())
-		if errors.Is(err, chain.ErrStoreFailed) || errors.Is(err, chain.ErrStoreDamaged) {
-			// Our disk, not the peer: blaming it banned every peer of a
-			// node whose disk filled, which then never synced again.
+		if ourStoreFault(err) {
 			return fmt.Errorf("block %d of batch: %w", k, err)
 		}
 		if err != nil {

@@ -1,0 +1,89 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fillDisk writes a file in dir until the filesystem refuses a byte more,
+// and returns a function that frees the space.
+func fillDisk(t *testing.T, dir string) (free func()) {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<16)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	for {
+		if _, err := f.Write(buf[:1]); err != nil {
+			break
+		}
+	}
+	f.Close()
+	return func() { os.Remove(path) }
+}
+
+// A node whose disk is full while it downloads blocks blames nobody: the
+// peer that sent good blocks is neither penalised nor banned, and once
+// space returns the same peer brings the node up to date. Both sync paths
+// once banned every peer here (the chaos test: a node isolated for the
+// ban's 24 h).
+func TestSyncOnFullDiskBlamesNobody(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	for _, serial := range []bool{false, true} {
+		name := "parallel"
+		if serial {
+			name = "serial"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
+				t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+			}
+			defer exec.Command("umount", "-l", dir).Run()
+			a := testNode(t, "")
+			b := testNode(t, filepath.Join(dir, "data"), func(c *Config) { c.SyncSerial = serial })
+			mineN(t, a, 40)
+			free := fillDisk(t, dir)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			connectNodes(t, b, a)
+			_, err := b.SyncFrom(ctx, a.ID())
+			if err == nil && b.Chain().Tip().Hash == a.Chain().Tip().Hash {
+				t.Fatal("synced 40 blocks onto a full disk: the test did not fill it")
+			}
+			if errors.Is(err, errPeerMisbehaved) {
+				t.Fatalf("our full disk blamed on the peer: %v", err)
+			}
+			if b.IsBanned(a.ID()) || b.Penalty(a.ID()) > 0 {
+				t.Fatalf("peer penalised (%.0f points, banned %v) for our full disk", b.Penalty(a.ID()), b.IsBanned(a.ID()))
+			}
+			t.Logf("on the full disk: %v", err)
+			free()
+			deadline := time.Now().Add(20 * time.Second)
+			for b.Chain().Tip().Hash != a.Chain().Tip().Hash {
+				if time.Now().After(deadline) {
+					t.Fatalf("not synced after space returned: %d of %d", b.Chain().Tip().Index, a.Chain().Tip().Index)
+				}
+				b.SyncFrom(ctx, a.ID())
+				time.Sleep(200 * time.Millisecond)
+			}
+			if b.Penalty(a.ID()) > 0 {
+				t.Fatalf("peer penalised: %.0f points", b.Penalty(a.ID()))
+			}
+		})
+	}
+}
