@@ -32,6 +32,8 @@ type chainReply struct {
 type txReply struct {
 	Message string `json:"message"`
 	ID      string `json:"id"`
+	Sender  string `json:"sender"`
+	Nonce   uint64 `json:"nonce"`
 }
 
 type balanceReply struct {
@@ -60,7 +62,7 @@ func TestWalkthrough(t *testing.T) {
 	// The tutorial's body, with this node's address as the sender, plus a fee.
 	sent := mustJSON[txReply](t, 201, "POST", tn.url+"/transactions/new",
 		fmt.Sprintf(`{"sender":%q,"recipient":%q,"amount":7,"fee":1}`, me, other))
-	if sent.Message != "Transaction will be added to Block 3" || len(sent.ID) != 64 {
+	if sent.Message != "Transaction will be added to Block 3" || len(sent.ID) != 64 || sent.Sender != me || sent.Nonce != 0 {
 		t.Fatalf("/transactions/new: %+v", sent)
 	}
 	pending := mustJSON[pendingResponse](t, 200, "GET", tn.url+"/transactions/pending", nil)
@@ -69,6 +71,9 @@ func TestWalkthrough(t *testing.T) {
 	}
 	// Without a sender it is sent from the node's wallet too.
 	sent2 := mustJSON[txReply](t, 201, "POST", tn.url+"/transactions/new", fmt.Sprintf(`{"recipient":%q,"amount":2}`, other))
+	if sent2.Sender != me || sent2.Nonce != 1 {
+		t.Fatalf("second transfer: sender %s nonce %d, want %s and 1", sent2.Sender, sent2.Nonce, me)
+	}
 
 	mined = mustJSON[mineResponse](t, 200, "POST", tn.url+"/mine", nil)
 	if mined.Index != 3 || len(mined.Transactions) != 3 {

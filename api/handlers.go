@@ -64,6 +64,11 @@ type newTxRequest struct {
 type newTxResponse struct {
 	Message string `json:"message"`
 	ID      string `json:"id"`
+	// Sender and Nonce name the spend: a transfer from the node's wallet
+	// gets its nonce here, so a client can tell later whether this one or
+	// a conflicting spend of the nonce was mined.
+	Sender string `json:"sender"`
+	Nonce  uint64 `json:"nonce"`
 }
 
 // handleNewTx accepts a transfer. Without a signature it is sent from the
@@ -160,6 +165,8 @@ func (s *server) handleNewTx(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, newTxResponse{
 		Message: fmt.Sprintf("Transaction will be added to Block %d", next),
 		ID:      tx.ID().String(),
+		Sender:  tx.Sender.String(),
+		Nonce:   tx.Nonce,
 	})
 }
 

@@ -85,6 +85,8 @@ func NewMetrics() *Metrics {
 	counter("txs_received_total", "Transactions from gossip accepted into the mempool.", func(c *node.Metrics) uint64 { return c.TxsReceived.Load() })
 	counter("txs_rejected_total", "Transactions from gossip that broke a rule.", func(c *node.Metrics) uint64 { return c.TxsRejected.Load() })
 	counter("txs_accepted_total", "Local transaction submissions accepted.", func(c *node.Metrics) uint64 { return c.TxsAccepted.Load() })
+	counter("txs_not_durable_total", "Local transaction submissions refused: the pending-transaction log could not write.", func(c *node.Metrics) uint64 { return c.TxsNotDurable.Load() })
+	counter("txs_parked_total", "Acknowledged transactions the mempool let go (evicted, or left out after a reorg), parked until they fit.", func(c *node.Metrics) uint64 { return c.TxsParked.Load() })
 	counter("reorgs_total", "Main-chain reorganisations.", func(c *node.Metrics) uint64 { return c.Reorgs.Load() })
 	counter("peers_penalised_total", "Peers penalised for misbehaving.", func(c *node.Metrics) uint64 { return c.PeersPenalised.Load() })
 

@@ -23,6 +23,8 @@ type Mempool struct {
 	bySender map[Address][]*Tx // nonce order, contiguous
 	bytes    int
 	rejected idCache // recently refused by verifyTx
+
+	onDrop func([]*Tx) // see OnDrop; set before use, called unlocked
 }
 
 // NewMempool makes an empty pool with the given caps.
@@ -131,29 +133,43 @@ func (m *Mempool) reject(id Hash, err error) {
 
 // add admits a verified transaction. get reads head state. Everything check
 // looked at may have changed since (another submit of the same sender, a new
-// head), so add checks it all again under the lock.
+// head), so add checks it all again under the lock. The transactions it
+// evicts to make room go to the OnDrop hook.
 func (m *Mempool) add(tx *Tx, get accountGetter) error {
+	evicted, err := m.addLocked(tx, get)
+	m.dropped(evicted)
+	return err
+}
+
+func (m *Mempool) addLocked(tx *Tx, get accountGetter) (evicted []*Tx, err error) {
 	id := tx.ID()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.knownLocked(id); err != nil {
-		return err
+		return nil, err
 	}
 	queue, err := m.fits(tx, id, get)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for m.full() {
 		victim := m.evictionCandidate(tx.Sender)
 		if victim == nil || victim.Fee >= tx.Fee {
-			return fmt.Errorf("tx %s: fee %d: %w", id, tx.Fee, ErrMempoolFull)
+			// Nothing was removed unless room was found: put back what was.
+			for _, v := range slices.Backward(evicted) {
+				m.byID[v.ID()] = v
+				m.bySender[v.Sender] = append(m.bySender[v.Sender], v)
+				m.bytes += TxSize
+			}
+			return nil, fmt.Errorf("tx %s: fee %d: %w", id, tx.Fee, ErrMempoolFull)
 		}
 		m.removeLast(victim.Sender)
+		evicted = append(evicted, victim)
 	}
 	m.byID[id] = tx
 	m.bySender[tx.Sender] = append(queue, tx)
 	m.bytes += TxSize
-	return nil
+	return evicted, nil
 }
 
 // evictionCandidate is the lowest-fee transaction at the end of some other
@@ -236,8 +252,14 @@ func (h *senderHeap) Pop() any {
 // those now in the chain, or no longer valid, leave. Over the caps, the
 // pool refills by fee as selectTxs picks (a heap of each sender's next
 // valid transaction, best fee first), so what is left out is the
-// lowest-paying, not the last senders in address order.
+// lowest-paying, not the last senders in address order. What is left out
+// and may still be valid later (its nonce not yet taken at the head) goes
+// to the OnDrop hook.
 func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
+	m.dropped(m.resetLocked(get, connected, disconnected))
+}
+
+func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Block) (dropped []*Tx) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inChain := make(map[Hash]bool)
@@ -263,6 +285,7 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 	// Each sender's valid queue: nonces without a gap from the account's,
 	// within its balance; of two with one nonce, the better fee.
 	h := make(senderHeap, 0, len(bySender))
+	nonces := make(map[Address]uint64, len(bySender))
 	for s, txs := range bySender {
 		slices.SortFunc(txs, func(a, b *Tx) int {
 			if c := cmp.Compare(a.Nonce, b.Nonce); c != 0 {
@@ -274,6 +297,7 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 			return bytes.Compare(a.Signature[:], b.Signature[:])
 		})
 		acct := get(s)
+		nonces[s] = acct.Nonce
 		var q []*Tx
 		var spent uint64
 		for _, tx := range txs {
@@ -307,6 +331,14 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 			heap.Fix(&h, 0)
 		}
 	}
+	for s, txs := range bySender {
+		for _, tx := range txs {
+			if tx.Nonce >= nonces[s] && m.byID[tx.ID()] != tx {
+				dropped = append(dropped, tx)
+			}
+		}
+	}
+	return dropped
 }
 
 // idCache is a bounded map from transaction id to the error a submission

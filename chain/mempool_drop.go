@@ -18,3 +18,18 @@ func (m *Mempool) DropIfLast(id Hash) bool {
 	m.removeLast(tx.Sender)
 	return true
 }
+
+// OnDrop sets f to be told of the transactions the pool lets go while they
+// may still be valid: evicted for better-paying ones when full, or left out
+// when a new head re-checks the pool (over the caps after a reorg, or not
+// affordable now). Mined transactions and those whose nonce the head has
+// passed are not reported. A node parks the ones it acknowledged so the
+// pool's bound never loses a promise. f is called without the pool's lock
+// held; set it before the pool is used.
+func (m *Mempool) OnDrop(f func([]*Tx)) { m.onDrop = f }
+
+func (m *Mempool) dropped(txs []*Tx) {
+	if len(txs) > 0 && m.onDrop != nil {
+		m.onDrop(txs)
+	}
+}

@@ -43,6 +43,7 @@ func (n *Node) openTxLog() error {
 		}
 		return cmp.Compare(a.Nonce, b.Nonce)
 	})
+	n.acked.add(txs...) // promised before the restart (acked.go)
 	admitted, parked := 0, 0
 	for _, tx := range txs {
 		switch err := n.chain.SubmitTx(tx); {
@@ -161,9 +162,17 @@ func (n *Node) parkable(tx *chain.Tx, err error) bool {
 	return tx.Nonce >= n.chain.Account(tx.Sender).Nonce
 }
 
-// liveTxs is what a compaction keeps: the pool and the parked.
+// liveTxs is what a compaction keeps: the pool, the parked and the
+// acknowledged not yet mined, once each.
 func (n *Node) liveTxs() []*chain.Tx {
-	return append(n.chain.Mempool().Pending(), n.parked.list()...)
+	all := append(append(n.chain.Mempool().Pending(), n.parked.list()...), n.acked.list()...)
+	seen := make(map[chain.Hash]bool, len(all))
+	return slices.DeleteFunc(all, func(tx *chain.Tx) bool {
+		id := tx.ID()
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
 }
 
 // ParkedTxs lists logged transactions waiting to become admissible.
@@ -180,6 +189,7 @@ func (n *Node) retryParked() {
 		case <-t.C:
 		case <-n.headChanged():
 		}
+		n.acked.sweep(n.chain.Account)
 		n.offerParked()
 	}
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	TxsRejected    atomic.Uint64 // transactions from gossip that broke a rule
 	TxsAccepted    atomic.Uint64 // local submissions accepted
 	TxsNotDurable  atomic.Uint64 // local submissions refused: the pending-tx log could not write
+	TxsParked      atomic.Uint64 // acknowledged transactions the pool let go, parked (acked.go)
 	Reorgs         atomic.Uint64
 	PeersPenalised atomic.Uint64
 }

@@ -108,6 +108,12 @@ type Config struct {
 	// TxLogCompactAt: the pending-transaction log is compacted past this
 	// size (and twice its size after the last compaction); default 4 MiB.
 	TxLogCompactAt int64
+	// MempoolMaxTxs caps the mempool (chain.Options); default 10,000.
+	MempoolMaxTxs int
+	// MaxAcknowledged bounds the transactions acknowledged and not yet
+	// mined (acked.go); past it SubmitTx refuses. Default
+	// DefaultMaxAcknowledged.
+	MaxAcknowledged int
 }
 
 func (c *Config) setDefaults() {
@@ -179,6 +185,7 @@ type Node struct {
 	compact             *compactRelay
 	txlog               *chain.TxLog
 	parked              parkedTxs // logged txs not admissible yet (durable.go)
+	acked               *ackedTxs // acknowledged, not yet mined (acked.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -253,10 +260,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log, Now: cfg.Now})
+	n.chain, err = chain.Open(filepath.Join(cfg.DataDir, ChainFile), chain.Options{Params: cfg.Params, Logger: n.log, Now: cfg.Now, MempoolMaxTxs: cfg.MempoolMaxTxs})
 	if err != nil {
 		return nil, err
 	}
+	n.acked = newAckedTxs(cfg.MaxAcknowledged)
+	n.chain.Mempool().OnDrop(n.onPoolDrop)
 	// Replays the pending-transaction log (durable.go); peers hear of the
 	// transactions again at the next rebroadcast.
 	if err := n.openTxLog(); err != nil {
@@ -526,7 +535,14 @@ func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
 // SubmitTx validates a signed transaction into the mempool, makes it
 // durable (durable.go) and gossips it: a nil return means it is on disk.
 func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
+	if err := n.acked.room(); err != nil {
+		return err
+	}
+	// Acknowledged-to-be before it is in the pool, so an eviction racing
+	// with the fsync still parks it.
+	n.acked.add(tx)
 	if err := n.chain.SubmitTx(tx); err != nil {
+		n.acked.remove(tx.ID())
 		return err
 	}
 	return n.acceptTx(tx)
@@ -535,6 +551,7 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 // acceptTx makes an admitted local transaction durable, then announces it.
 func (n *Node) acceptTx(tx *chain.Tx) error {
 	if err := n.logTx(tx); err != nil {
+		n.acked.remove(tx.ID())
 		return err
 	}
 	n.metrics.TxsAccepted.Add(1)
@@ -544,17 +561,36 @@ func (n *Node) acceptTx(tx *chain.Tx) error {
 }
 
 // Send signs a transfer from the node's wallet with the next nonce and
-// submits it.
+// submits it. The next nonce counts the wallet's parked transactions
+// (acked.go); a transfer behind them waits parked with them.
 func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (*chain.Tx, error) {
+	if err := n.acked.room(); err != nil {
+		return nil, err
+	}
 	// The nonce needs one admission at a time; the fsync does not, so
 	// concurrent sends share it (group commit).
 	n.sendMu.Lock()
 	me := n.wallet.Address()
-	nonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
+	poolNonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
+	nonce := max(poolNonce, n.acked.nextNonce(me))
 	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
+	n.acked.add(tx)
 	err := n.chain.SubmitTx(tx)
+	behindParked := err != nil && nonce > poolNonce && n.parkable(tx, err)
+	if err != nil && !behindParked {
+		n.acked.remove(tx.ID())
+	}
 	n.sendMu.Unlock()
-	if err != nil {
+	switch {
+	case behindParked:
+		if err := n.logTx(tx); err != nil {
+			n.acked.remove(tx.ID())
+			return nil, err
+		}
+		n.parked.add(tx) // announced once the pool takes it (offerParked)
+		n.metrics.TxsAccepted.Add(1)
+		return tx, nil
+	case err != nil:
 		return nil, err
 	}
 	if err := n.acceptTx(tx); err != nil {
@@ -564,10 +600,10 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 }
 
 // Balance returns an address's account at the head, and the nonce its next
-// transaction needs counting pending ones.
+// transaction needs counting pending ones, parked ones included.
 func (n *Node) Balance(a chain.Address) (acct chain.Account, nextNonce uint64) {
 	acct = n.chain.Account(a)
-	return acct, n.chain.Mempool().PendingNonce(a, acct)
+	return acct, max(n.chain.Mempool().PendingNonce(a, acct), n.acked.nextNonce(a))
 }
 
 // spawn runs f on a goroutine that Close waits for; after Close has begun

@@ -166,6 +166,12 @@ func (r *Report) tally(acks []Ack, ch chainJSON) {
 			r.Explained++
 			r.Explanations = append(r.Explanations, fmt.Sprintf("%s (acked by node %d at %.1f s, %s): nonce %d of %.12s… went to %s",
 				a.ID, a.Node, a.T, a.Kind, a.Nonce, a.Sender, byNonce[key]))
+		case byNonce[key] != "":
+			// The node signed both: its wallet reused the nonce of a
+			// transfer it had acknowledged. That breaks the promise.
+			r.Lost++
+			r.LostIDs = append(r.LostIDs, fmt.Sprintf("%s (acked by node %d at %.1f s, %s, nonce %d): the node's wallet signed %s with the same nonce",
+				a.ID, a.Node, a.T, a.Kind, a.Nonce, byNonce[key]))
 		default:
 			r.Lost++
 			r.LostIDs = append(r.LostIDs, fmt.Sprintf("%s (acked by node %d at %.1f s, %s, nonce %d)", a.ID, a.Node, a.T, a.Kind, a.Nonce))

@@ -407,12 +407,12 @@ func (h *Harness) nodeWalletClient(ctx context.Context, clients []*chain.Wallet)
 		code, body, err := p.post(ctx, "/transactions/new", map[string]any{"recipient": to, "amount": 12, "fee": 1})
 		if err == nil && code == 201 {
 			var r struct {
-				ID string `json:"id"`
+				ID     string `json:"id"`
+				Sender string `json:"sender"`
+				Nonce  uint64 `json:"nonce"`
 			}
 			if json.Unmarshal(body, &r) == nil {
-				var st status
-				p.get(ctx, "/status", &st)
-				h.ack(Ack{ID: r.ID, Sender: st.Address, Node: p.i, Kind: "node-wallet"})
+				h.ack(Ack{ID: r.ID, Sender: r.Sender, Nonce: r.Nonce, Node: p.i, Kind: "node-wallet"})
 			}
 		} else {
 			h.refuse(classify(code, body, err))
