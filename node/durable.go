@@ -132,6 +132,22 @@ func (p *parkedTxs) add(tx *chain.Tx) {
 	p.txs[tx.ID()] = tx
 }
 
+// maxParkedOthers bounds the parked transactions this node did not
+// acknowledge itself (from a reorg's disconnected blocks).
+const maxParkedOthers = 10000
+
+// addBounded parks tx unless max are parked already.
+func (p *parkedTxs) addBounded(tx *chain.Tx, max int) bool {
+	p.mu.Lock()
+	full := len(p.txs) >= max
+	p.mu.Unlock()
+	if full {
+		return false
+	}
+	p.add(tx)
+	return true
+}
+
 func (p *parkedTxs) list() []*chain.Tx {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -234,8 +250,21 @@ func (n *Node) parkDisconnected(blocks []*chain.Block) {
 	if len(park) == 0 {
 		return
 	}
+	// Ours are promises; others' are kept while there is room (their
+	// acknowledging node parks them too), so a peer's big reorg cannot
+	// grow the set without bound.
+	kept := park[:0]
 	for _, tx := range park {
-		n.parked.add(tx)
+		if n.acked.has(tx.ID()) {
+			n.parked.add(tx)
+		} else if !n.parked.addBounded(tx, maxParkedOthers) {
+			continue
+		}
+		kept = append(kept, tx)
+	}
+	park = kept
+	if len(park) == 0 {
+		return
 	}
 	n.log.Info("parked transactions of disconnected blocks", "txs", len(park))
 	if n.txlog != nil {
