@@ -278,7 +278,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	connect(t, a, b)
 	waitFor(t, 20*time.Second, "a to reorg onto b's branch", func() bool { return a.Chain().Tip().Hash == b.Chain().Tip().Hash })
 	must("reorg in the tree", chromedp.Do(ctx, chromedp.Poll[chromedp.Void](
-		fmt.Sprintf(`!!document.querySelector('#tree g.blk.side[data-hash=%q]') && !document.getElementById("reorg-banner").hidden && !!document.querySelector('#tree g.blk.main.head')`, lost.Hash().String()),
+		// ...and the lost block has finished moving to its row (a CSS
+		// transition): a screenshot taken at once showed it still under the
+		// new main block.
+		fmt.Sprintf(`(() => { const s = document.querySelector('#tree g.blk.side[data-hash=%q]'), h = document.querySelector('#tree g.blk.main.head'); return !!s && !!h && !document.getElementById("reorg-banner").hidden && s.getBoundingClientRect().top >= h.getBoundingClientRect().top + 30; })()`, lost.Hash().String()),
 		chromedp.WithPollingTimeout(5*time.Second))))
 	screenshot(t, ctx, "reorg.png", false)
 
