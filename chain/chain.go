@@ -96,8 +96,8 @@ func (c *Chain) load() error {
 		c.nodes[gh] = node
 		c.main = []*blockNode{node}
 		ws := newWriteSet()
-		ws.blocks[keyOf(1, gh)] = g.Bytes()
-		ws.headers[keyOf(1, gh)] = headerRecord(&g.Header, statusValid)
+		ws.blocks.put(keyOf(1, gh), g.Bytes())
+		ws.headers.put(keyOf(1, gh), headerRecord(&g.Header, statusValid))
 		ws.main[1] = gh
 		ws.head, ws.genesis = &gh, &gh
 		return c.store.commit(ws)
@@ -396,7 +396,7 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		return nil, err
 	}
 	c.mu.RLock()
-	parent, err := c.place(b, h, c.main[len(c.main)-1], false)
+	parent, err := c.place(b, h, c.main[len(c.main)-1], false, false)
 	if err == nil && parent == nil && c.orphans.has(h) {
 		err = fmt.Errorf("block %s: %w", h, ErrKnownBlock)
 	}
@@ -426,7 +426,7 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		return nil, err
 	}
 	p := c.begin()
-	res, err := c.processBlock(p, b, mode)
+	res, err := c.processBlock(p, b, h, mode)
 	if err == nil && res.Status != StatusOrphan {
 		// Not for an orphan: its waiting children would be taken out of
 		// the pool and fail for want of a parent.
@@ -469,11 +469,15 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 		}
 	}
 	hashes := make([]Hash, len(good))
+	prev := Hash{}
+	if known > 0 {
+		prev = blocks[known-1].Hash()
+	}
 	for i, b := range good {
 		hashes[i] = b.Hash()
 		// A batch is one branch: each block extends the one before it. A
 		// batch that does not is cut at the break.
-		if i+known > 0 && b.PrevHash != blocks[i+known-1].Hash() {
+		if i+known > 0 && b.PrevHash != prev {
 			cut(i, fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i+known, hashes[i], i+known-1, ErrBadPrevHash))
 			break
 		}
@@ -481,6 +485,7 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 			cut(i, err)
 			break
 		}
+		prev = hashes[i]
 	}
 	c.mu.RLock()
 	ctxBad, ctxErr := c.checkBatchContext(good, hashes)
@@ -508,11 +513,11 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	n := known
 	var err error
 	var added []Hash
-	for _, b := range good {
+	for i, b := range good {
 		var r *AddResult
 		// The batch's context was checked above, so the low-work rule
 		// has passed for the branch as a whole.
-		r, err = c.processBlock(p, b, addMode{checked: true, allowLow: true})
+		r, err = c.processBlock(p, b, hashes[i], addMode{checked: true, allowLow: true, contextChecked: true})
 		if errors.Is(err, ErrKnownBlock) {
 			err = nil
 			n++
@@ -522,7 +527,7 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 			break
 		}
 		res.Status = r.Status
-		added = append(added, b.Hash())
+		added = append(added, hashes[i])
 		n++
 	}
 	// Orphans may wait for any block of the batch, not only the last.

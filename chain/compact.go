@@ -25,7 +25,7 @@ func (c *Chain) CheckHeader(hd Header) error {
 	if c.orphans.has(h) {
 		return fmt.Errorf("block %s: %w", h, ErrKnownBlock)
 	}
-	parent, err := c.place(&Block{Header: hd}, h, c.main[len(c.main)-1], false)
+	parent, err := c.place(&Block{Header: hd}, h, c.main[len(c.main)-1], false, false)
 	if err != nil {
 		return err
 	}

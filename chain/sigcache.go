@@ -34,6 +34,13 @@ func sigCachePut(id, network Hash) {
 	sigCache.Unlock()
 }
 
+// sigCacheLen is how many entries the cache holds.
+func sigCacheLen() int {
+	sigCache.Lock()
+	defer sigCache.Unlock()
+	return len(sigCache.m)
+}
+
 // sigCacheTake reports whether id passed verifyTx on network, and forgets
 // it.
 func sigCacheTake(id, network Hash) bool {
