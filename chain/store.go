@@ -183,8 +183,8 @@ type writeSet struct {
 
 func newWriteSet() *writeSet {
 	return &writeSet{
-		state:   make(map[Address]Account),
-		main:    make(map[uint64]Hash),
+		state: make(map[Address]Account),
+		main:  make(map[uint64]Hash),
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
-
 )
 
 // CheckTxSanity checks what a transfer must satisfy on its own, whatever the
