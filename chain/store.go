@@ -205,6 +205,9 @@ func indexKey(i uint64) []byte {
 	return k
 }
 
+// appendFill is how full the append-mostly buckets' pages are split.
+const appendFill = 0.9
+
 func (s *Store) commit(w *writeSet) error {
 	if w.empty() {
 		return nil
@@ -215,6 +218,13 @@ func (s *Store) commit(w *writeSet) error {
 func (s *Store) commitTx(w *writeSet) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		blocks, headers, undo := tx.Bucket(bucketBlocks), tx.Bucket(bucketHeaders), tx.Bucket(bucketUndo)
+		main := tx.Bucket(bucketMain)
+		// Keys are index first: records are appended, and pages split at
+		// bbolt's default half would stay half empty for good, doubling
+		// the pages each commit allocates and writes.
+		for _, b := range []*bolt.Bucket{blocks, headers, undo, main} {
+			b.FillPercent = appendFill
+		}
 		for _, set := range []struct {
 			b *bolt.Bucket
 			r records
@@ -237,7 +247,6 @@ func (s *Store) commitTx(w *writeSet) error {
 				return err
 			}
 		}
-		main := tx.Bucket(bucketMain)
 		for i := w.mainHeight + 1; i <= w.oldHeight; i++ {
 			if err := main.Delete(indexKey(i)); err != nil {
 				return err
