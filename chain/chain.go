@@ -454,12 +454,25 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 // later block of the same batch, or a proven header chain
 // (HeaderBranch.Prove), shows that the branch is heavy enough.
 func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
+	return c.addBlocks(blocks, nil)
+}
+
+// addBlocks is AddBlocks; with pre, the stateless checks of blocks
+// (pre.blocks) were done by PrecheckBlocks and are not repeated.
+func (c *Chain) addBlocks(blocks []*Block, pre *Prechecked) (int, *AddResult, error) {
 	c.recoverIfBroken()
 	// A leading run of blocks we already hold (the whole-chain request
 	// sends them all, from the genesis, which has no coinbase) is skipped
 	// before the checks: they cost no signature checks, as a known block
 	// from gossip costs none.
-	known := c.knownPrefix(blocks)
+	var all []Hash
+	if pre != nil {
+		all = pre.hashes
+	}
+	known := c.knownPrefix(blocks, all)
+	if pre != nil && pre.ok < known {
+		known = pre.ok // a block we hold sent with a bad body: the sender's fault
+	}
 	good := blocks[known:]
 	bad, badErr := len(good), error(nil)
 	cut := func(i int, err error) {
@@ -468,24 +481,32 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 			good = good[:i]
 		}
 	}
-	hashes := make([]Hash, len(good))
-	prev := Hash{}
-	if known > 0 {
-		prev = blocks[known-1].Hash()
-	}
-	for i, b := range good {
-		hashes[i] = b.Hash()
-		// A batch is one branch: each block extends the one before it. A
-		// batch that does not is cut at the break.
-		if i+known > 0 && b.PrevHash != prev {
-			cut(i, fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i+known, hashes[i], i+known-1, ErrBadPrevHash))
-			break
+	var hashes []Hash
+	if pre != nil {
+		hashes = all[known:]
+		if pre.ok < len(blocks) {
+			cut(max(pre.ok-known, 0), pre.err)
 		}
-		if err := checkBlockCheap(b, hashes[i], c.p); err != nil {
-			cut(i, err)
-			break
+	} else {
+		hashes = make([]Hash, len(good))
+		prev := Hash{}
+		if known > 0 {
+			prev = blocks[known-1].Hash()
 		}
-		prev = hashes[i]
+		for i, b := range good {
+			hashes[i] = b.Hash()
+			// A batch is one branch: each block extends the one before it. A
+			// batch that does not is cut at the break.
+			if i+known > 0 && b.PrevHash != prev {
+				cut(i, fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i+known, hashes[i], i+known-1, ErrBadPrevHash))
+				break
+			}
+			if err := checkBlockCheap(b, hashes[i], c.p); err != nil {
+				cut(i, err)
+				break
+			}
+			prev = hashes[i]
+		}
 	}
 	c.mu.RLock()
 	ctxBad, ctxErr := c.checkBatchContext(good, hashes)
@@ -493,14 +514,16 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	if ctxBad >= 0 {
 		cut(ctxBad, ctxErr)
 	}
-	for i, b := range good {
-		if err := checkBlockBody(b, hashes[i]); err != nil {
-			cut(i, err)
-			break
+	if pre == nil {
+		for i, b := range good {
+			if err := checkBlockBody(b, hashes[i]); err != nil {
+				cut(i, err)
+				break
+			}
 		}
-	}
-	if i, err := verifyBlocksTxs(good, c.network); i >= 0 {
-		cut(i, err)
+		if i, err := verifyBlocksTxs(good, c.network); i >= 0 {
+			cut(i, err)
+		}
 	}
 
 	c.mu.Lock()
@@ -598,12 +621,19 @@ func (c *Chain) checkBatchContext(blocks []*Block, hashes []Hash) (int, error) {
 
 // knownPrefix is how many of the first blocks are in the tree and not known
 // to be invalid.
-func (c *Chain) knownPrefix(blocks []*Block) int {
+// hashes, if not nil, are the blocks' hashes.
+func (c *Chain) knownPrefix(blocks []*Block, hashes []Hash) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	k := 0
-	for _, b := range blocks {
-		n, ok := c.nodes[b.Hash()]
+	for i, b := range blocks {
+		var h Hash
+		if hashes != nil {
+			h = hashes[i]
+		} else {
+			h = b.Hash()
+		}
+		n, ok := c.nodes[h]
 		if !ok || n.status == statusInvalid {
 			break
 		}
