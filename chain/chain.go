@@ -38,6 +38,7 @@ type Chain struct {
 	brokenAt time.Time         // when broken was set or a recovery last tried (recover.go)
 	network  Hash              // the genesis hash, which signatures commit to
 	proven   map[Hash]struct{} // blocks of header chains proven heavier than our head
+	sigs     *sigCache         // transfers verified ahead of their block (sigcache.go)
 }
 
 // Open opens the ledger stored at path, creating it with the genesis block of
@@ -74,6 +75,7 @@ func Open(path string, opts Options) (*Chain, error) {
 		pool:    NewMempool(opts.MempoolMaxTxs, opts.MempoolMaxBytes),
 		network: NetworkID(opts.Params),
 		proven:  make(map[Hash]struct{}),
+		sigs:    newSigCache(),
 	}
 	if err := c.load(); err != nil {
 		store.Close()
@@ -409,14 +411,12 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		if err := checkBlockBody(b, h); err != nil {
 			return nil, err
 		}
-		// Transfers pending in our mempool were verified on admission
-		// (same id, same signed bytes): a block of gossiped transactions,
-		// rebuilt from a compact block or mined here, re-verifies none.
-		if len(b.Txs) > 0 {
-			rest := &Block{Header: b.Header, Txs: append([]*Tx{b.Txs[0]}, c.pool.unverified(b.Txs)...)}
-			if err := verifyBlockTxs(rest, h, c.network); err != nil {
-				return nil, err
-			}
+		// Transfers admitted to our mempool were verified then (same id,
+		// same signed bytes: the verified-signature cache): a block of
+		// gossiped transactions, rebuilt from a compact block or mined
+		// here, re-verifies none.
+		if err := verifyBlockTxs(b, h, c.network, c.sigs); err != nil {
+			return nil, err
 		}
 		mode.checked = true
 	}
@@ -521,7 +521,7 @@ func (c *Chain) addBlocks(blocks []*Block, pre *Prechecked) (int, *AddResult, er
 				break
 			}
 		}
-		if i, err := verifyBlocksTxs(good, c.network); i >= 0 {
+		if i, err := verifyBlocksTxs(good, c.network, c.sigs); i >= 0 {
 			cut(i, err)
 		}
 	}

@@ -33,7 +33,8 @@ func (pc *Prechecked) Len() int { return len(pc.blocks) }
 // PrecheckBlocks runs the stateless checks of a batch that should be one
 // branch (each block the parent of the next), signatures on all cores. It
 // takes no lock: it may run while another batch is added.
-func PrecheckBlocks(blocks []*Block, p Params) *Prechecked {
+func (c *Chain) PrecheckBlocks(blocks []*Block) *Prechecked {
+	p := c.p
 	pc := &Prechecked{blocks: blocks, hashes: make([]Hash, len(blocks)), ok: len(blocks)}
 	fail := func(i int, err error) {
 		if i < pc.ok {
@@ -56,7 +57,7 @@ func PrecheckBlocks(blocks []*Block, p Params) *Prechecked {
 		}
 	}
 	// The blocks before a bad one are kept, so their signatures count.
-	if i, err := verifyBlocksTxs(blocks[:pc.ok], NetworkID(p)); i >= 0 {
+	if i, err := verifyBlocksTxs(blocks[:pc.ok], c.network, c.sigs); i >= 0 {
 		fail(i, err)
 	}
 	return pc

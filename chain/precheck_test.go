@@ -46,7 +46,7 @@ func TestPrecheckedMatchesAddBlocks(t *testing.T) {
 			}
 			tc.spoil(t, bs)
 			n1, _, err1 := a.AddBlocks(bs)
-			n2, _, err2 := b.AddPrechecked(PrecheckBlocks(bs, TestParams()))
+			n2, _, err2 := b.AddPrechecked(b.PrecheckBlocks(bs))
 			if n1 != tc.want || n2 != tc.want {
 				t.Fatalf("accepted: AddBlocks %d, AddPrechecked %d, want %d", n1, n2, tc.want)
 			}

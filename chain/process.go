@@ -92,7 +92,7 @@ func (c *Chain) processBlock(p *pending, b *Block, h Hash, mode addMode) (*AddRe
 		if err := checkBlockBody(b, h); err != nil {
 			return nil, err
 		}
-		if err := verifyBlockTxs(b, h, c.network); err != nil {
+		if err := verifyBlockTxs(b, h, c.network, c.sigs); err != nil {
 			return nil, err
 		}
 	}
@@ -347,6 +347,14 @@ func (c *Chain) finish(p *pending) error {
 		}
 		for i := low; i <= p.height; i++ {
 			c.main = append(c.main, p.main[i])
+		}
+	}
+	// A disconnected block's transfers were verified when it was
+	// connected; those that come back to the pool or into another block
+	// need no check again.
+	for _, b := range p.disconnected {
+		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
+			c.sigs.put(tx.ID())
 		}
 	}
 	if len(p.connected) > 0 || len(p.disconnected) > 0 {

@@ -68,7 +68,7 @@ func CheckBlockSanity(b *Block, p Params) error {
 	if err := checkBlockBody(b, h); err != nil {
 		return err
 	}
-	return verifyBlockTxs(b, h, NetworkID(p))
+	return verifyBlockTxs(b, h, NetworkID(p), nil)
 }
 
 // checkBlockCheap is what a block is checked for before anything else:
@@ -133,8 +133,8 @@ func checkBlockBody(b *Block, h Hash) error {
 
 // verifyBlockTxs runs verifyTx on a block's transfers, batch-verified and,
 // when there are many, on all cores (chain/batchverify.go).
-func verifyBlockTxs(b *Block, h Hash, network Hash) error {
-	if bad, err := verifyBlocksTxs([]*Block{b}, network); bad >= 0 {
+func verifyBlockTxs(b *Block, h Hash, network Hash, cache *sigCache) error {
+	if bad, err := verifyBlocksTxs([]*Block{b}, network, cache); bad >= 0 {
 		return err
 	}
 	return nil
@@ -175,7 +175,7 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 			break
 		}
 	}
-	if bad, err := verifyBlocksTxs(blocks, NetworkID(p)); bad >= 0 {
+	if bad, err := verifyBlocksTxs(blocks, NetworkID(p), nil); bad >= 0 {
 		return bad, err
 	}
 	return shapeBad, shapeErr
@@ -186,13 +186,13 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 // the verified-signature cache (chain/sigcache.go), and returns the
 // index of the first block with a bad one and its error, or -1. Chunks that
 // start after a bad block are skipped.
-func verifyBlocksTxs(blocks []*Block, network Hash) (int, error) {
+func verifyBlocksTxs(blocks []*Block, network Hash, cache *sigCache) (int, error) {
 	var txs []*Tx
 	var blockOf []int32
-	cached := sigCacheLen() > 0 // else no id need be hashed to ask it
+	cached := cache != nil && cache.len() > 0 // else no id need be hashed to ask it
 	for i, b := range blocks {
 		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
-			if cached && sigCacheTake(tx.ID(), network) {
+			if cached && cache.take(tx.ID()) {
 				continue // verified before (chain/sigcache.go)
 			}
 			txs = append(txs, tx)

@@ -80,7 +80,6 @@ type dlRequest struct {
 
 type downloader struct {
 	n       *Node
-	network chain.Hash
 	first   uint64 // index of hashes[0]
 	hashes  []chain.Hash
 
@@ -119,7 +118,7 @@ type DownloadStats struct {
 // from primary and every other connected peer that has them.
 func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64, hashes []chain.Hash) (DownloadStats, error) {
 	d := &downloader{
-		n: n, network: chain.NetworkID(n.cfg.Params), first: first, hashes: hashes,
+		n: n, first: first, hashes: hashes,
 		wake:      make(chan struct{}, 1),
 		commitErr: make(chan error, 1),
 		checked:   make(chan *chain.Prechecked, 1),
@@ -241,7 +240,7 @@ func (d *downloader) run(ctx context.Context, wg *sync.WaitGroup) error {
 		if batch != nil {
 			d.checking = true
 			d.taken += len(batch)
-			go func() { d.checked <- chain.PrecheckBlocks(batch, d.n.cfg.Params) }()
+			go func() { d.checked <- d.n.chain.PrecheckBlocks(batch) }()
 		}
 		idle := !d.checking && !d.committing && d.ready == nil
 		if idle && len(d.inflight) == 0 && d.asking == 0 && !d.canSchedule() {
@@ -532,7 +531,7 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 		// them verified (chain/sigcache.go) and its serial part overlaps
 		// this.
 		if n.cfg.SyncPreverify {
-			chain.PreverifyBlocks(blocks, d.network)
+			n.chain.PreverifyBlocks(blocks)
 		}
 		d.mu.Lock()
 		if req.next+len(blocks) > req.r.hi {
