@@ -326,7 +326,7 @@ func BenchmarkBatchVerifyBad(b *testing.B) {
 			bv := voi.NewBatchVerifier()
 			errs := make([]error, len(txs))
 			for b.Loop() {
-							verifyTxsChunk(txs, testNet, errs, bv, nil)
+				verifyTxsChunk(txs, testNet, errs, bv, nil)
 			}
 			b.ReportMetric(float64(len(txs)*b.N)/b.Elapsed().Seconds(), "sigs/s")
 		})

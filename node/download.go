@@ -79,9 +79,9 @@ type dlRequest struct {
 }
 
 type downloader struct {
-	n       *Node
-	first   uint64 // index of hashes[0]
-	hashes  []chain.Hash
+	n      *Node
+	first  uint64 // index of hashes[0]
+	hashes []chain.Hash
 
 	mu       sync.Mutex
 	wake     chan struct{} // a delivery, a finished request, a commit
