@@ -51,7 +51,7 @@ const (
 	dlMaxPeers = 8
 	// dlWindowBytes bounds the bytes of blocks received and not yet
 	// committed (the commit in progress included).
-	dlWindowBytes = 6 << 20
+	dlWindowBytes = 48 << 20
 )
 
 // dlPeer is one peer's part in a download.
@@ -304,7 +304,7 @@ func (d *downloader) covered(i int) bool {
 
 // commitBlocks is how many blocks one commit of the download takes:
 // Config.SyncCommitBlocks, at most dlCommitBlocks (more if they are small:
-// commitFull). The window holds about three commits (dlWindowBytes): one
+// commitFull). The window holds about three commits (schedule): one
 // committing, one prechecked, one arriving; all count against the peak
 // RSS.
 func (d *downloader) commitBlocks() int {
@@ -388,7 +388,14 @@ func (d *downloader) canSchedule() bool {
 // schedule starts requests: each peer with room takes the first queued
 // range it holds, within the window. d.mu held.
 func (d *downloader) schedule(ctx context.Context, wg *sync.WaitGroup) {
-	windowEnd := d.next + 3*d.smallCommitBlocks() // and dlWindowBytes
+	// Three commits' worth of positions past the first not committed
+	// (and dlWindowBytes); small blocks, while what waits stays small, three
+	// small commits'.
+	span := 3 * d.commitBlocks()
+	if d.bytes < dlSmallCommitBytes {
+		span = 3 * d.smallCommitBlocks()
+	}
+	windowEnd := d.next + span
 	for progress := true; progress; {
 		progress = false
 		for _, p := range d.peers {
