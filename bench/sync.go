@@ -56,6 +56,12 @@ type SyncResult struct {
 	// TutorialRatio is BlocksPerS over its HTTP /nodes/resolve rate.
 	Tutorial      *TutorialResult `json:"tutorial,omitempty"`
 	TutorialRatio float64         `json:"tutorial_ratio,omitempty"`
+	// RunsSeconds are the times of every sync taken: a coinbase-only
+	// chain is synced three times and the best is reported, the
+	// statistic tutorial_flask.py reports of its three resolves.
+	RunsSeconds []float64 `json:"runs_seconds,omitempty"`
+	// CPUMicrosPerBlock is the syncing process's CPU time per block.
+	CPUMicrosPerBlock float64 `json:"cpu_us_per_block,omitempty"`
 	// WholeChain is the same sync by the whole-chain request; Serial by
 	// the locator requests of one peer, one at a time (as before the
 	// parallel download, node.Config.SyncSerial).
@@ -145,19 +151,40 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 		}
 		o.logf("sync: %d blocks × %d txs by %s", o.Blocks, o.TxsPerBlock, m)
 		var run SyncRun
+		var runs []float64
 		scope := "helper process: the syncing node alone"
-		if o.Helper != nil {
-			err = runHelper(ctx, o.Helper, &run, "sync", "--dir", dir, "--peer", peerAddr, "--method", m,
-				"--want", strconv.FormatUint(meta.Index, 10), "--difficulty", strconv.FormatUint(uint64(o.Difficulty), 10))
-		} else {
-			scope = "this process: serving and syncing node together"
-			var r *SyncRun
-			if r, err = syncOnce(ctx, p, dir, peerAddr, m, meta.Index); err == nil {
-				run = *r
-			}
+		reps := 1
+		if tut != nil && m == "locator" {
+			reps = 3 // best of three, as the tutorial's figure
 		}
-		if err != nil {
-			return nil, fmt.Errorf("sync by %s: %w", m, err)
+		for rep := range reps {
+			rdir := dir
+			if rep > 0 {
+				if rdir, err = os.MkdirTemp(tmp, "client-*"); err != nil {
+					return nil, err
+				}
+			}
+			var one SyncRun
+			if o.Helper != nil {
+				err = runHelper(ctx, o.Helper, &one, "sync", "--dir", rdir, "--peer", peerAddr, "--method", m,
+					"--want", strconv.FormatUint(meta.Index, 10), "--difficulty", strconv.FormatUint(uint64(o.Difficulty), 10))
+			} else {
+				scope = "this process: serving and syncing node together"
+				var r *SyncRun
+				if r, err = syncOnce(ctx, p, rdir, peerAddr, m, meta.Index); err == nil {
+					one = *r
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("sync by %s: %w", m, err)
+			}
+			if rep > 0 {
+				os.RemoveAll(rdir)
+			}
+			runs = append(runs, round(one.Seconds, 3))
+			if rep == 0 || one.Seconds < run.Seconds {
+				run = one
+			}
 		}
 		d := time.Duration(run.Seconds * float64(time.Second))
 		r := &SyncResult{
@@ -165,6 +192,12 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 			Seconds: round(run.Seconds, 3), BlocksPerS: rate(o.Blocks, d), TxsPerS: rate(meta.Txs, d),
 			PeakRSSMB: run.PeakRSSMB, PeakHeapMB: run.PeakHeapMB, RSSScope: scope, LoadAvg1: load,
 			Peers: len(peerAddrs),
+		}
+		if len(runs) > 1 {
+			r.RunsSeconds = runs
+		}
+		if run.CPUSeconds > 0 && o.Blocks > 0 {
+			r.CPUMicrosPerBlock = round(run.CPUSeconds/float64(o.Blocks)*1e6, 1)
 		}
 		if m != "locator" && m != "preverify" {
 			r.Peers = 1
@@ -269,6 +302,12 @@ func (r *SyncResult) Table(w io.Writer) {
 			t.row(name+": floor: sigs ÷ (cores × batch rate)", fmt.Sprintf("%.3f s (%d sigs, %d cores)", s.FloorSeconds, s.Txs, s.Cores), "", "")
 		}
 		t.row(name+": time", fmt.Sprintf("%.2f s", s.Seconds), goal, st)
+		if len(s.RunsSeconds) > 1 {
+			t.row(name+": runs (best taken, as the tutorial's)", fmt.Sprint(s.RunsSeconds), "", "")
+		}
+		if s.CPUMicrosPerBlock > 0 {
+			t.row(name+": CPU per block (syncing process)", fmt.Sprintf("%.1f µs", s.CPUMicrosPerBlock), "", "")
+		}
 		if s.FloorRatio > 0 {
 			goal, st = "", ""
 			if full && s.TxsPerBlock == 10 && s.Method == "locator" {

@@ -34,7 +34,6 @@ func sameVerdict(a, b error) bool {
 // verifier, and fails on any difference.
 func checkBatchAgainstSingle(t *testing.T, txs []*Tx, names []string) {
 	t.Helper()
-	clearSigCache()
 	got := VerifyTxs(txs, testNet)
 	firstBad := -1
 	for i, tx := range txs {
@@ -52,7 +51,7 @@ func checkBatchAgainstSingle(t *testing.T, txs []*Tx, names []string) {
 	for i, tx := range txs {
 		blocks[i] = &Block{Header: Header{Index: uint64(i)}, Txs: []*Tx{{}, tx}}
 	}
-	if bad, err := verifyBlocksTxs(blocks, testNet); bad != firstBad {
+	if bad, err := verifyBlocksTxs(blocks, testNet, nil); bad != firstBad {
 		t.Errorf("verifyBlocksTxs: first bad block %d (%v), single rule says %d", bad, err, firstBad)
 	} else if bad >= 0 && !sameVerdict(err, verifyTx(txs[bad], testNet)) {
 		t.Errorf("verifyBlocksTxs: block %d: %v, single %v", bad, err, verifyTx(txs[bad], testNet))
@@ -327,7 +326,6 @@ func BenchmarkBatchVerifyBad(b *testing.B) {
 			bv := voi.NewBatchVerifier()
 			errs := make([]error, len(txs))
 			for b.Loop() {
-				clearSigCache()
 				verifyTxsChunk(txs, testNet, errs, bv, nil)
 			}
 			b.ReportMetric(float64(len(txs)*b.N)/b.Elapsed().Seconds(), "sigs/s")
@@ -353,10 +351,4 @@ func BenchmarkAddressMemo(b *testing.B) {
 			b.ReportMetric(float64(len(txs)*b.N)/b.Elapsed().Seconds(), "sigs/s")
 		})
 	}
-}
-
-func clearSigCache() {
-	sigCache.Lock()
-	clear(sigCache.m)
-	sigCache.Unlock()
 }

@@ -284,3 +284,26 @@ func BenchmarkNewBlockTemplate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAddBlocksCoinbase: the sync path's per-block cost without
+// signatures (issue 12's coinbase-only goal): batches of 1,024
+// coinbase-only blocks, as the download commits them, into a fresh store.
+func BenchmarkAddBlocksCoinbase(b *testing.B) {
+	const batch = 1024
+	g, c := fundedGen(b, TestParams())
+	batches := make([][]*Block, b.N)
+	for i := range batches {
+		for range batch {
+			batches[i] = append(batches[i], g.next(b, 0))
+		}
+	}
+	b.ResetTimer()
+	for _, bs := range batches {
+		if n, _, err := c.AddBlocks(bs); err != nil || n != batch {
+			b.Fatalf("AddBlocks: %d, %v", n, err)
+		}
+	}
+	b.StopTimer()
+	perSecond(b, batch*b.N, "blocks/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(batch*b.N), "ns/block")
+}

@@ -38,6 +38,7 @@ type Chain struct {
 	brokenAt time.Time         // when broken was set or a recovery last tried (recover.go)
 	network  Hash              // the genesis hash, which signatures commit to
 	proven   map[Hash]struct{} // blocks of header chains proven heavier than our head
+	sigs     *sigCache         // transfers verified ahead of their block (sigcache.go)
 }
 
 // Open opens the ledger stored at path, creating it with the genesis block of
@@ -74,6 +75,7 @@ func Open(path string, opts Options) (*Chain, error) {
 		pool:    NewMempool(opts.MempoolMaxTxs, opts.MempoolMaxBytes),
 		network: NetworkID(opts.Params),
 		proven:  make(map[Hash]struct{}),
+		sigs:    newSigCache(),
 	}
 	if err := c.load(); err != nil {
 		store.Close()
@@ -96,8 +98,8 @@ func (c *Chain) load() error {
 		c.nodes[gh] = node
 		c.main = []*blockNode{node}
 		ws := newWriteSet()
-		ws.blocks[keyOf(1, gh)] = g.Bytes()
-		ws.headers[keyOf(1, gh)] = headerRecord(&g.Header, statusValid)
+		ws.blocks.put(keyOf(1, gh), g.Bytes())
+		ws.headers.put(keyOf(1, gh), headerRecord(&g.Header, statusValid))
 		ws.main[1] = gh
 		ws.head, ws.genesis = &gh, &gh
 		return c.store.commit(ws)
@@ -396,7 +398,7 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		return nil, err
 	}
 	c.mu.RLock()
-	parent, err := c.place(b, h, c.main[len(c.main)-1], false)
+	parent, err := c.place(b, h, c.main[len(c.main)-1], false, false)
 	if err == nil && parent == nil && c.orphans.has(h) {
 		err = fmt.Errorf("block %s: %w", h, ErrKnownBlock)
 	}
@@ -409,14 +411,12 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		if err := checkBlockBody(b, h); err != nil {
 			return nil, err
 		}
-		// Transfers pending in our mempool were verified on admission
-		// (same id, same signed bytes): a block of gossiped transactions,
-		// rebuilt from a compact block or mined here, re-verifies none.
-		if len(b.Txs) > 0 {
-			rest := &Block{Header: b.Header, Txs: append([]*Tx{b.Txs[0]}, c.pool.unverified(b.Txs)...)}
-			if err := verifyBlockTxs(rest, h, c.network); err != nil {
-				return nil, err
-			}
+		// Transfers admitted to our mempool were verified then (same id,
+		// same signed bytes: the verified-signature cache): a block of
+		// gossiped transactions, rebuilt from a compact block or mined
+		// here, re-verifies none.
+		if err := verifyBlockTxs(b, h, c.network, c.sigs); err != nil {
+			return nil, err
 		}
 		mode.checked = true
 	}
@@ -426,7 +426,7 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		return nil, err
 	}
 	p := c.begin()
-	res, err := c.processBlock(p, b, mode)
+	res, err := c.processBlock(p, b, h, mode)
 	if err == nil && res.Status != StatusOrphan {
 		// Not for an orphan: its waiting children would be taken out of
 		// the pool and fail for want of a parent.
@@ -454,12 +454,25 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 // later block of the same batch, or a proven header chain
 // (HeaderBranch.Prove), shows that the branch is heavy enough.
 func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
+	return c.addBlocks(blocks, nil)
+}
+
+// addBlocks is AddBlocks; with pre, the stateless checks of blocks
+// (pre.blocks) were done by PrecheckBlocks and are not repeated.
+func (c *Chain) addBlocks(blocks []*Block, pre *Prechecked) (int, *AddResult, error) {
 	c.recoverIfBroken()
 	// A leading run of blocks we already hold (the whole-chain request
 	// sends them all, from the genesis, which has no coinbase) is skipped
 	// before the checks: they cost no signature checks, as a known block
 	// from gossip costs none.
-	known := c.knownPrefix(blocks)
+	var all []Hash
+	if pre != nil {
+		all = pre.hashes
+	}
+	known := c.knownPrefix(blocks, all)
+	if pre != nil && pre.ok < known {
+		known = pre.ok // a block we hold sent with a bad body: the sender's fault
+	}
 	good := blocks[known:]
 	bad, badErr := len(good), error(nil)
 	cut := func(i int, err error) {
@@ -468,18 +481,31 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 			good = good[:i]
 		}
 	}
-	hashes := make([]Hash, len(good))
-	for i, b := range good {
-		hashes[i] = b.Hash()
-		// A batch is one branch: each block extends the one before it. A
-		// batch that does not is cut at the break.
-		if i+known > 0 && b.PrevHash != blocks[i+known-1].Hash() {
-			cut(i, fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i+known, hashes[i], i+known-1, ErrBadPrevHash))
-			break
+	var hashes []Hash
+	if pre != nil {
+		hashes = all[known:]
+		if pre.ok < len(blocks) {
+			cut(max(pre.ok-known, 0), pre.err)
 		}
-		if err := checkBlockCheap(b, hashes[i], c.p); err != nil {
-			cut(i, err)
-			break
+	} else {
+		hashes = make([]Hash, len(good))
+		prev := Hash{}
+		if known > 0 {
+			prev = blocks[known-1].Hash()
+		}
+		for i, b := range good {
+			hashes[i] = b.Hash()
+			// A batch is one branch: each block extends the one before it. A
+			// batch that does not is cut at the break.
+			if i+known > 0 && b.PrevHash != prev {
+				cut(i, fmt.Errorf("block %d of batch (%s) does not extend block %d: %w", i+known, hashes[i], i+known-1, ErrBadPrevHash))
+				break
+			}
+			if err := checkBlockCheap(b, hashes[i], c.p); err != nil {
+				cut(i, err)
+				break
+			}
+			prev = hashes[i]
 		}
 	}
 	c.mu.RLock()
@@ -488,14 +514,16 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	if ctxBad >= 0 {
 		cut(ctxBad, ctxErr)
 	}
-	for i, b := range good {
-		if err := checkBlockBody(b, hashes[i]); err != nil {
-			cut(i, err)
-			break
+	if pre == nil {
+		for i, b := range good {
+			if err := checkBlockBody(b, hashes[i]); err != nil {
+				cut(i, err)
+				break
+			}
 		}
-	}
-	if i, err := verifyBlocksTxs(good, c.network); i >= 0 {
-		cut(i, err)
+		if i, err := verifyBlocksTxs(good, c.network, c.sigs); i >= 0 {
+			cut(i, err)
+		}
 	}
 
 	c.mu.Lock()
@@ -508,11 +536,11 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 	n := known
 	var err error
 	var added []Hash
-	for _, b := range good {
+	for i, b := range good {
 		var r *AddResult
 		// The batch's context was checked above, so the low-work rule
 		// has passed for the branch as a whole.
-		r, err = c.processBlock(p, b, addMode{checked: true, allowLow: true})
+		r, err = c.processBlock(p, b, hashes[i], addMode{checked: true, allowLow: true, contextChecked: true})
 		if errors.Is(err, ErrKnownBlock) {
 			err = nil
 			n++
@@ -522,7 +550,7 @@ func (c *Chain) AddBlocks(blocks []*Block) (int, *AddResult, error) {
 			break
 		}
 		res.Status = r.Status
-		added = append(added, b.Hash())
+		added = append(added, hashes[i])
 		n++
 	}
 	// Orphans may wait for any block of the batch, not only the last.
@@ -593,12 +621,19 @@ func (c *Chain) checkBatchContext(blocks []*Block, hashes []Hash) (int, error) {
 
 // knownPrefix is how many of the first blocks are in the tree and not known
 // to be invalid.
-func (c *Chain) knownPrefix(blocks []*Block) int {
+// hashes, if not nil, are the blocks' hashes.
+func (c *Chain) knownPrefix(blocks []*Block, hashes []Hash) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	k := 0
-	for _, b := range blocks {
-		n, ok := c.nodes[b.Hash()]
+	for i, b := range blocks {
+		var h Hash
+		if hashes != nil {
+			h = hashes[i]
+		} else {
+			h = b.Hash()
+		}
+		n, ok := c.nodes[h]
 		if !ok || n.status == statusInvalid {
 			break
 		}

@@ -7,7 +7,7 @@ import (
 // What compact block relay (node/compact.go) needs of the chain: the
 // header's checks on their own, before any transaction is looked at, and a
 // walk over the mempool to rebuild a block from short ids. (AddBlock skips
-// verifyTx for the transfers the mempool already checked: unverified.)
+// verifyTx for the transfers the mempool already checked: chain/sigcache.go.)
 
 // CheckHeader runs every check of a block that needs only its header, in
 // AddBlock's order: proof of work against the header's own bits (and the
@@ -25,7 +25,7 @@ func (c *Chain) CheckHeader(hd Header) error {
 	if c.orphans.has(h) {
 		return fmt.Errorf("block %s: %w", h, ErrKnownBlock)
 	}
-	parent, err := c.place(&Block{Header: hd}, h, c.main[len(c.main)-1], false)
+	parent, err := c.place(&Block{Header: hd}, h, c.main[len(c.main)-1], false, false)
 	if err != nil {
 		return err
 	}
@@ -43,21 +43,4 @@ func (m *Mempool) Each(fn func(id Hash, tx *Tx)) {
 	for id, tx := range m.byID {
 		fn(id, tx)
 	}
-}
-
-// unverified returns the transfers of txs (the coinbase, txs[0], is left
-// out) that are not pending: those still need verifyTx. A pending one was
-// admitted by SubmitTx after verifyTx on this network, or came back from a
-// disconnected block that passed it; its id covers every byte signed and
-// the signature, so the same id is the same verified bytes.
-func (m *Mempool) unverified(txs []*Tx) []*Tx {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Tx
-	for _, tx := range txs[1:] {
-		if _, ok := m.byID[tx.ID()]; !ok {
-			out = append(out, tx)
-		}
-	}
-	return out
 }

@@ -3,8 +3,6 @@ package chain
 import (
 	"fmt"
 	"math/big"
-
-	"github.com/gossipchain/gossipchain/pow"
 )
 
 // The low-work rule and headers-first sync.
@@ -24,7 +22,7 @@ import (
 const LowWorkMargin = 6
 
 func workAfter(parent *blockNode, bits uint32) *big.Int {
-	return new(big.Int).Add(parent.work, pow.Work(bits))
+	return new(big.Int).Add(parent.work, workOf(bits))
 }
 
 // checkWork applies the low-work rule to a block whose branch would have
@@ -33,7 +31,7 @@ func (c *Chain) checkWork(h Hash, w *big.Int, tip *blockNode) error {
 	if _, ok := c.proven[h]; ok {
 		return nil
 	}
-	floor := new(big.Int).Mul(pow.Work(tip.header.Bits), big.NewInt(LowWorkMargin))
+	floor := new(big.Int).Mul(workOf(tip.header.Bits), big.NewInt(LowWorkMargin))
 	floor.Sub(tip.work, floor)
 	if w.Cmp(floor) < 0 {
 		return fmt.Errorf("block %s: branch work %s, head %s: %w", h, w, tip.work, ErrLowWorkBranch)

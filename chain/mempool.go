@@ -262,6 +262,9 @@ func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
 func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Block) (dropped []*Tx) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.byID) == 0 && len(m.bySender) == 0 && !holdsTransfers(disconnected) {
+		return // nothing to keep or drop: a sync into an empty pool hashes no ids
+	}
 	inChain := make(map[Hash]bool)
 	for _, b := range connected {
 		for _, tx := range b.Txs[1:] {
@@ -371,4 +374,15 @@ func (c *idCache) put(id Hash, err error) {
 		c.next = (c.next + 1) % len(c.ring)
 	}
 	c.m[id] = err
+}
+
+// holdsTransfers reports whether any of blocks has a transaction besides
+// its coinbase.
+func holdsTransfers(blocks []*Block) bool {
+	for _, b := range blocks {
+		if len(b.Txs) > 1 {
+			return true
+		}
+	}
+	return false
 }

@@ -64,15 +64,17 @@ type addMode struct {
 	orphanOK bool // an unknown parent sends the block to the orphan pool (else: error)
 	checked  bool // body and signatures already checked (outside the lock)
 	allowLow bool // a low-work block is on a branch already proven to have more work
+	// context checked (AddBlocks' checkBatchContext) against the same
+	// ancestors' headers, which never change: not checked again.
+	contextChecked bool
 }
 
 // processBlock adds a block that passed checkBlockCheap to p. The checks
 // run cheapest first: known or invalid, parent (an orphan goes to the pool,
 // if mode allows, with no more checks), context, the low-work rule, and
 // only then, unless mode.checked, the body and the signatures.
-func (c *Chain) processBlock(p *pending, b *Block, mode addMode) (*AddResult, error) {
-	h := b.Hash()
-	parent, err := c.place(b, h, c.tipOf(p), mode.allowLow)
+func (c *Chain) processBlock(p *pending, b *Block, h Hash, mode addMode) (*AddResult, error) {
+	parent, err := c.place(b, h, c.tipOf(p), mode.allowLow, mode.contextChecked)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +92,7 @@ func (c *Chain) processBlock(p *pending, b *Block, mode addMode) (*AddResult, er
 		if err := checkBlockBody(b, h); err != nil {
 			return nil, err
 		}
-		if err := verifyBlockTxs(b, h, c.network); err != nil {
+		if err := verifyBlockTxs(b, h, c.network, c.sigs); err != nil {
 			return nil, err
 		}
 	}
@@ -99,8 +101,8 @@ func (c *Chain) processBlock(p *pending, b *Block, mode addMode) (*AddResult, er
 	delete(c.proven, h)
 	p.blocks[h] = b
 	k := keyOf(b.Index, h)
-	p.ws.blocks[k] = b.Bytes()
-	p.ws.headers[k] = headerRecord(&b.Header, statusStored)
+	p.ws.blocks.put(k, b.Bytes())
+	p.ws.headers.put(k, headerRecord(&b.Header, statusStored))
 
 	tip := c.tipOf(p)
 	if node.work.Cmp(tip.work) <= 0 {
@@ -121,7 +123,7 @@ func (c *Chain) processBlock(p *pending, b *Block, mode addMode) (*AddResult, er
 // low-work rule against tip. It reads the tree only, so AddBlock runs it
 // under the read lock before the costly checks, and processBlock again
 // under the write lock.
-func (c *Chain) place(b *Block, h Hash, tip *blockNode, allowLow bool) (*blockNode, error) {
+func (c *Chain) place(b *Block, h Hash, tip *blockNode, allowLow, contextChecked bool) (*blockNode, error) {
 	if n, ok := c.nodes[h]; ok {
 		if n.status == statusInvalid {
 			return nil, fmt.Errorf("block %s: known to be invalid: %w", h, ErrInvalidAncestor)
@@ -135,8 +137,10 @@ func (c *Chain) place(b *Block, h Hash, tip *blockNode, allowLow bool) (*blockNo
 	if parent.status == statusInvalid {
 		return nil, fmt.Errorf("block %s: parent %s: %w", h, parent.hash, ErrInvalidAncestor)
 	}
-	if err := c.checkContext(&b.Header, h, parent); err != nil {
-		return nil, err
+	if !contextChecked {
+		if err := c.checkContext(&b.Header, h, parent); err != nil {
+			return nil, err
+		}
 	}
 	if !allowLow {
 		if err := c.checkWork(h, workAfter(parent, b.Bits), tip); err != nil {
@@ -184,7 +188,7 @@ func (c *Chain) reorganize(p *pending, target *blockNode) error {
 		}
 		for n := target; n != bad.parent; n = n.parent {
 			n.status = statusInvalid
-			p.ws.headers[keyOf(n.header.Index, n.hash)] = headerRecord(&n.header, statusInvalid)
+			p.ws.headers.put(keyOf(n.header.Index, n.hash), headerRecord(&n.header, statusInvalid))
 		}
 		target = bad.parent
 	}
@@ -193,6 +197,9 @@ func (c *Chain) reorganize(p *pending, target *blockNode) error {
 
 // tryReorganize returns the block that broke a rule, if one did.
 func (c *Chain) tryReorganize(p *pending, target *blockNode) (*blockNode, error) {
+	if target.parent != nil && target.parent == c.tipOf(p) {
+		return c.extend(p, target)
+	}
 	// The branch from the fork point (exclusive) to target, oldest first.
 	var attach []*blockNode
 	fork := target
@@ -242,11 +249,11 @@ func (c *Chain) tryReorganize(p *pending, target *blockNode) (*blockNode, error)
 	for i, n := range attach {
 		p.main[n.header.Index] = n
 		p.undo[n.hash] = undos[i]
-		p.ws.undo[keyOf(n.header.Index, n.hash)] = encodeUndo(undos[i])
+		p.ws.undo.put(keyOf(n.header.Index, n.hash), encodeUndo(undos[i]))
 		p.ws.main[n.header.Index] = n.hash
 		if n.status != statusValid {
 			n.status = statusValid
-			p.ws.headers[keyOf(n.header.Index, n.hash)] = headerRecord(&n.header, statusValid)
+			p.ws.headers.put(keyOf(n.header.Index, n.hash), headerRecord(&n.header, statusValid))
 		}
 	}
 	for i := target.header.Index + 1; i <= p.height; i++ {
@@ -260,6 +267,37 @@ func (c *Chain) tryReorganize(p *pending, target *blockNode) (*blockNode, error)
 	return nil, nil
 }
 
+// extend is tryReorganize for a block on the tip, a sync's every block:
+// nothing to disconnect, one block to apply, without the reorg's scratch
+// state and branch lists.
+func (c *Chain) extend(p *pending, target *blockNode) (*blockNode, error) {
+	blk, err := c.blockOf(p, target.hash)
+	if err != nil {
+		return nil, err
+	}
+	child := newOverlay(p.state.get)
+	undo, err := applyBlock(child, blk, c.p.BlockReward)
+	if err != nil {
+		return target, err
+	}
+	for a, acct := range child.accts {
+		p.state.accts[a] = acct
+	}
+	i, k := target.header.Index, keyOf(target.header.Index, target.hash)
+	p.main[i] = target
+	p.undo[target.hash] = undo
+	p.ws.undo.put(k, encodeUndo(undo))
+	p.ws.main[i] = target.hash
+	if target.status != statusValid {
+		target.status = statusValid
+		p.ws.headers.put(k, headerRecord(&target.header, statusValid))
+	}
+	p.height = i
+	p.ws.head = &target.hash
+	p.connected = append(p.connected, blk)
+	return nil, nil
+}
+
 // connectOrphans adds the orphans waiting for parent, and theirs in turn.
 func (c *Chain) connectOrphans(p *pending, parent Hash) {
 	queue := []Hash{parent}
@@ -269,11 +307,12 @@ func (c *Chain) connectOrphans(p *pending, parent Hash) {
 		for _, b := range c.orphans.takeChildren(h) {
 			// Orphans were checked for their header only: they get
 			// every other check here.
-			if _, err := c.processBlock(p, b, addMode{}); err != nil {
-				c.log.Debug("orphan rejected", "block", b.Hash(), "err", err)
+			bh := b.Hash()
+			if _, err := c.processBlock(p, b, bh, addMode{}); err != nil {
+				c.log.Debug("orphan rejected", "block", bh, "err", err)
 				continue
 			}
-			queue = append(queue, b.Hash())
+			queue = append(queue, bh)
 		}
 	}
 }
@@ -308,6 +347,14 @@ func (c *Chain) finish(p *pending) error {
 		}
 		for i := low; i <= p.height; i++ {
 			c.main = append(c.main, p.main[i])
+		}
+	}
+	// A disconnected block's transfers were verified when it was
+	// connected; those that come back to the pool or into another block
+	// need no check again.
+	for _, b := range p.disconnected {
+		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
+			c.sigs.put(tx.ID())
 		}
 	}
 	if len(p.connected) > 0 || len(p.disconnected) > 0 {

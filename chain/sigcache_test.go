@@ -9,35 +9,37 @@ import (
 // block that holds it, on the same network only, and a bad signature is
 // never remembered.
 func TestSigCache(t *testing.T) {
-	clearSigCache()
+	c, _ := newTestChain(t)
 	alice, bob := wallet(1), wallet(2)
 	good := alice.NewTx(testNet, bob.Address(), 5, 1, 0)
 	bad := alice.NewTx(testNet, bob.Address(), 6, 1, 1)
 	bad.Signature[10] ^= 1
 	blk := &Block{Txs: []*Tx{{}, good, bad}}
 
-	PreverifyBlocks([]*Block{blk}, testNet)
-	if !sigCacheTake(good.ID(), testNet) {
+	c.PreverifyBlocks([]*Block{blk})
+	if !c.sigs.take(good.ID()) {
 		t.Fatal("a verified transfer was not remembered")
 	}
-	if sigCacheTake(good.ID(), testNet) {
+	if c.sigs.take(good.ID()) {
 		t.Fatal("an entry was not taken out when used")
 	}
-	if sigCacheTake(bad.ID(), testNet) {
+	if c.sigs.take(bad.ID()) {
 		t.Fatal("a bad signature was remembered")
 	}
 
-	other := NetworkID(DefaultParams())
-	PreverifyBlocks([]*Block{blk}, testNet)
-	if sigCacheTake(good.ID(), other) {
-		t.Fatal("an entry of one network answered for another")
+	// Each chain has its own cache, of its own network: a transfer signed
+	// for another network is not remembered, nor seen by another chain.
+	other := benchChain(t, DefaultParams(), Options{})
+	other.PreverifyBlocks([]*Block{blk})
+	c.PreverifyBlocks([]*Block{blk})
+	if other.sigs.take(good.ID()) {
+		t.Fatal("a transfer of one network was remembered by a chain of another")
 	}
 
 	// Preverified, the block's good transfer costs no check; the bad one
 	// is still found.
-	PreverifyBlocks([]*Block{blk}, testNet)
 	before := sigChecks.Load()
-	i, err := verifyBlocksTxs([]*Block{blk}, testNet)
+	i, err := verifyBlocksTxs([]*Block{blk}, testNet, c.sigs)
 	if i != 0 || !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("verifyBlocksTxs: %d, %v", i, err)
 	}
@@ -49,7 +51,6 @@ func TestSigCache(t *testing.T) {
 // A transfer admitted to the mempool is not checked again when a block
 // holding it is added.
 func TestSigCacheMempoolToBlock(t *testing.T) {
-	clearSigCache()
 	c, clock := newTestChain(t)
 	alice := wallet(1)
 	fundChain(t, c, clock, alice)
@@ -76,17 +77,48 @@ func BenchmarkBlockOfPooledTxs(b *testing.B) {
 		b.Run(map[bool]string{false: "not-pooled", true: "pooled"}[pooled], func(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
-				clearSigCache()
+				cache := newSigCache()
 				if pooled {
 					for _, tx := range txs {
-						sigCachePut(tx.ID(), testNet)
+						cache.put(tx.ID())
 					}
 				}
 				b.StartTimer()
-				if i, err := verifyBlocksTxs([]*Block{blk}, testNet); i >= 0 {
+				if i, err := verifyBlocksTxs([]*Block{blk}, testNet, cache); i >= 0 {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// A transfer of a block a reorg disconnected was verified when the block
+// was connected: back in the pool, a block holding it again checks no
+// signature (what the pool's own record of verified transfers did before
+// the cache was the one record).
+func TestSigCacheDisconnectedBlock(t *testing.T) {
+	c, clock := newTestChain(t)
+	alice, bob, carol := wallet(1), wallet(2), wallet(3)
+	b2 := mine(t, c, clock, alice.Address())
+	tx := alice.NewTx(testNet, bob.Address(), 10, 1, 0)
+	submitAll(t, c, tx)
+	a3 := mine(t, c, clock, alice.Address()) // holds tx
+	b3 := childOf(t, c, b2, carol.Address(), a3.Timestamp+1)
+	b4 := childOf(t, c, b3, carol.Address(), a3.Timestamp+2)
+	for _, b := range []*Block{b3, b4} {
+		if _, err := c.AddBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.Mempool().Has(tx.ID()) {
+		t.Fatal("the reorg did not return the transfer to the pool")
+	}
+	b5 := childOf(t, c, b4, carol.Address(), a3.Timestamp+3, tx)
+	before := sigChecks.Load()
+	if res, err := c.AddBlock(b5); err != nil || res.Status != StatusMain {
+		t.Fatalf("b5: %+v, %v", res, err)
+	}
+	if got := sigChecks.Load() - before; got != 0 {
+		t.Fatalf("the returned transfer cost %d signature checks, want 0", got)
 	}
 }

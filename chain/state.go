@@ -46,13 +46,31 @@ type undoEntry struct {
 // returning the undo record that disconnectBlock needs. On error o may hold
 // part of the block: callers apply blocks to a child overlay they discard.
 func applyBlock(o *overlay, b *Block, reward uint64) ([]undoEntry, error) {
-	h := b.Hash()
-	var undo []undoEntry
-	touched := make(map[Address]bool)
+	undo := make([]undoEntry, 0, 2*len(b.Txs))
+	// Which accounts the undo record holds: a scan of it for a small
+	// block (most touch a few accounts), a map once it grows.
+	var touched map[Address]bool
 	touch := func(a Address) Account {
 		acct := o.get(a)
-		if !touched[a] {
+		if touched == nil && len(undo) >= 16 {
+			touched = make(map[Address]bool, 2*len(b.Txs))
+			for _, u := range undo {
+				touched[u.addr] = true
+			}
+		}
+		seen := false
+		if touched != nil {
+			seen = touched[a]
 			touched[a] = true
+		} else {
+			for i := range undo {
+				if undo[i].addr == a {
+					seen = true
+					break
+				}
+			}
+		}
+		if !seen {
 			undo = append(undo, undoEntry{a, acct})
 		}
 		return acct
@@ -61,33 +79,33 @@ func applyBlock(o *overlay, b *Block, reward uint64) ([]undoEntry, error) {
 	for _, tx := range b.Txs[1:] {
 		s := touch(tx.Sender)
 		if tx.Nonce != s.Nonce {
-			return nil, fmt.Errorf("block %s: tx %s nonce %d, want %d: %w", h, tx.ID(), tx.Nonce, s.Nonce, ErrBadNonce)
+			return nil, fmt.Errorf("block %s: tx %s nonce %d, want %d: %w", b.Hash(), tx.ID(), tx.Nonce, s.Nonce, ErrBadNonce)
 		}
 		cost := tx.Amount + tx.Fee // overflow ruled out by the sanity check
 		if s.Balance < cost {
-			return nil, fmt.Errorf("block %s: tx %s spends %d of %d: %w", h, tx.ID(), cost, s.Balance, ErrInsufficientBalance)
+			return nil, fmt.Errorf("block %s: tx %s spends %d of %d: %w", b.Hash(), tx.ID(), cost, s.Balance, ErrInsufficientBalance)
 		}
 		s.Balance -= cost
 		s.Nonce++
 		o.accts[tx.Sender] = s
 		r := touch(tx.Recipient)
 		if r.Balance > math.MaxUint64-tx.Amount {
-			return nil, fmt.Errorf("block %s: tx %s overflows the recipient: %w", h, tx.ID(), ErrBadAmount)
+			return nil, fmt.Errorf("block %s: tx %s overflows the recipient: %w", b.Hash(), tx.ID(), ErrBadAmount)
 		}
 		r.Balance += tx.Amount
 		o.accts[tx.Recipient] = r
 		if fees > math.MaxUint64-tx.Fee {
-			return nil, fmt.Errorf("block %s: fees overflow: %w", h, ErrBadAmount)
+			return nil, fmt.Errorf("block %s: fees overflow: %w", b.Hash(), ErrBadAmount)
 		}
 		fees += tx.Fee
 	}
 	cb := b.Txs[0]
 	if fees > math.MaxUint64-reward || cb.Amount != reward+fees {
-		return nil, fmt.Errorf("block %s: coinbase pays %d, want reward %d + fees %d: %w", h, cb.Amount, reward, fees, ErrBadCoinbase)
+		return nil, fmt.Errorf("block %s: coinbase pays %d, want reward %d + fees %d: %w", b.Hash(), cb.Amount, reward, fees, ErrBadCoinbase)
 	}
 	m := touch(cb.Recipient)
 	if m.Balance > math.MaxUint64-cb.Amount {
-		return nil, fmt.Errorf("block %s: coinbase overflows the miner: %w", h, ErrBadAmount)
+		return nil, fmt.Errorf("block %s: coinbase overflows the miner: %w", b.Hash(), ErrBadAmount)
 	}
 	m.Balance += cb.Amount
 	o.accts[cb.Recipient] = m

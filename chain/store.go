@@ -170,9 +170,9 @@ func (s *Store) Close() error {
 // writeSet is everything one commit changes. It is filled in memory while
 // blocks are validated and written in one bbolt transaction.
 type writeSet struct {
-	blocks     map[recordKey][]byte
-	headers    map[recordKey][]byte
-	undo       map[recordKey][]byte
+	blocks     records
+	headers    records
+	undo       records
 	state      map[Address]Account
 	main       map[uint64]Hash
 	mainHeight uint64 // main entries above it are deleted
@@ -183,11 +183,8 @@ type writeSet struct {
 
 func newWriteSet() *writeSet {
 	return &writeSet{
-		blocks:  make(map[recordKey][]byte),
-		headers: make(map[recordKey][]byte),
-		undo:    make(map[recordKey][]byte),
-		state:   make(map[Address]Account),
-		main:    make(map[uint64]Hash),
+		state: make(map[Address]Account),
+		main:  make(map[uint64]Hash),
 	}
 }
 
@@ -208,6 +205,9 @@ func indexKey(i uint64) []byte {
 	return k
 }
 
+// appendFill is how full the append-mostly buckets' pages are split.
+const appendFill = 0.9
+
 func (s *Store) commit(w *writeSet) error {
 	if w.empty() {
 		return nil
@@ -218,19 +218,21 @@ func (s *Store) commit(w *writeSet) error {
 func (s *Store) commitTx(w *writeSet) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		blocks, headers, undo := tx.Bucket(bucketBlocks), tx.Bucket(bucketHeaders), tx.Bucket(bucketUndo)
-		for k, b := range w.blocks {
-			if err := blocks.Put(k[:], b); err != nil {
-				return err
-			}
+		main := tx.Bucket(bucketMain)
+		// Keys are index first: records are appended, and pages split at
+		// bbolt's default half would stay half empty for good, doubling
+		// the pages each commit allocates and writes.
+		for _, b := range []*bolt.Bucket{blocks, headers, undo, main} {
+			b.FillPercent = appendFill
 		}
-		for k, b := range w.headers {
-			if err := headers.Put(k[:], b); err != nil {
-				return err
-			}
-		}
-		for k, b := range w.undo {
-			if err := undo.Put(k[:], b); err != nil {
-				return err
+		for _, set := range []struct {
+			b *bolt.Bucket
+			r records
+		}{{blocks, w.blocks}, {headers, w.headers}, {undo, w.undo}} {
+			for _, e := range set.r.sorted() {
+				if err := set.b.Put(e.k[:], e.v); err != nil {
+					return err
+				}
 			}
 		}
 		state := tx.Bucket(bucketState)
@@ -245,7 +247,6 @@ func (s *Store) commitTx(w *writeSet) error {
 				return err
 			}
 		}
-		main := tx.Bucket(bucketMain)
 		for i := w.mainHeight + 1; i <= w.oldHeight; i++ {
 			if err := main.Delete(indexKey(i)); err != nil {
 				return err

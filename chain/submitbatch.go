@@ -79,7 +79,7 @@ func (c *Chain) submitVerified(tx *Tx, id Hash, verified bool, verdict error) er
 		c.pool.reject(id, verdict)
 		return verdict
 	}
-	sigCachePut(id, c.network)
+	c.sigs.put(id)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.pool.add(tx, c.account)

@@ -18,9 +18,11 @@ type blockNode struct {
 }
 
 func newBlockNode(h Hash, header Header, parent *blockNode) *blockNode {
-	n := &blockNode{hash: h, header: header, parent: parent, work: pow.Work(header.Bits)}
+	n := &blockNode{hash: h, header: header, parent: parent}
 	if parent != nil {
-		n.work.Add(n.work, parent.work)
+		n.work = new(big.Int).Add(workOf(header.Bits), parent.work)
+	} else {
+		n.work = new(big.Int).Set(workOf(header.Bits))
 	}
 	return n
 }

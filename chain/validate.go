@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -8,8 +9,6 @@ import (
 	"sync/atomic"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
-
-	"github.com/gossipchain/gossipchain/pow"
 )
 
 // CheckTxSanity checks what a transfer must satisfy on its own, whatever the
@@ -69,7 +68,7 @@ func CheckBlockSanity(b *Block, p Params) error {
 	if err := checkBlockBody(b, h); err != nil {
 		return err
 	}
-	return verifyBlockTxs(b, h, NetworkID(p))
+	return verifyBlockTxs(b, h, NetworkID(p), nil)
 }
 
 // checkBlockCheap is what a block is checked for before anything else:
@@ -109,7 +108,7 @@ func checkBlockBody(b *Block, h Hash) error {
 	if !cb.IsCoinbase() || cb.Fee != 0 || cb.Nonce != b.Index || cb.Signature != ([64]byte{}) || cb.Recipient == CoinbaseSender {
 		return fmt.Errorf("block %s: first tx is not a well-formed coinbase: %w", h, ErrBadCoinbase)
 	}
-	if err := CheckAddress(cb.Recipient); err != nil {
+	if err := checkAddressMemo(cb.Recipient); err != nil {
 		return fmt.Errorf("block %s: coinbase recipient: %w", h, err)
 	}
 	seen := make(map[Hash]struct{}, len(b.Txs))
@@ -134,24 +133,24 @@ func checkBlockBody(b *Block, h Hash) error {
 
 // verifyBlockTxs runs verifyTx on a block's transfers, batch-verified and,
 // when there are many, on all cores (chain/batchverify.go).
-func verifyBlockTxs(b *Block, h Hash, network Hash) error {
-	if bad, err := verifyBlocksTxs([]*Block{b}, network); bad >= 0 {
+func verifyBlockTxs(b *Block, h Hash, network Hash, cache *sigCache) error {
+	if bad, err := verifyBlocksTxs([]*Block{b}, network, cache); bad >= 0 {
 		return err
 	}
 	return nil
 }
 
 func checkProofOfWork(h Hash, bits uint32, p Params) error {
-	target, err := pow.TargetFromBits(bits)
-	if err != nil {
-		return fmt.Errorf("bits %08x: %v: %w", bits, err, ErrBadDifficulty)
+	bi := bitsOf(bits)
+	if bi.err != nil {
+		return fmt.Errorf("bits %08x: %v: %w", bits, bi.err, ErrBadDifficulty)
 	}
-	limit, _ := pow.TargetFromBits(p.LimitBits)
-	if target.Cmp(limit) > 0 {
+	// Targets as big-endian bytes compare as the numbers do.
+	if limit := infoOf(&limitBits, p.LimitBits); limit.err == nil && bytes.Compare(bi.target[:], limit.target[:]) > 0 {
 		return fmt.Errorf("bits %08x easier than the network limit: %w", bits, ErrBadDifficulty)
 	}
 	hh := [32]byte(h)
-	if !pow.HashMeetsTarget(&hh, target) {
+	if !bi.target.Met(&hh) {
 		return fmt.Errorf("hash above target %08x: %w", bits, ErrBadPoW)
 	}
 	return nil
@@ -176,7 +175,7 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 			break
 		}
 	}
-	if bad, err := verifyBlocksTxs(blocks, NetworkID(p)); bad >= 0 {
+	if bad, err := verifyBlocksTxs(blocks, NetworkID(p), nil); bad >= 0 {
 		return bad, err
 	}
 	return shapeBad, shapeErr
@@ -187,12 +186,13 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 // the verified-signature cache (chain/sigcache.go), and returns the
 // index of the first block with a bad one and its error, or -1. Chunks that
 // start after a bad block are skipped.
-func verifyBlocksTxs(blocks []*Block, network Hash) (int, error) {
+func verifyBlocksTxs(blocks []*Block, network Hash, cache *sigCache) (int, error) {
 	var txs []*Tx
 	var blockOf []int32
+	cached := cache != nil && cache.len() > 0 // else no id need be hashed to ask it
 	for i, b := range blocks {
 		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
-			if sigCacheTake(tx.ID(), network) {
+			if cached && cache.take(tx.ID()) {
 				continue // verified before (chain/sigcache.go)
 			}
 			txs = append(txs, tx)
@@ -229,13 +229,19 @@ func verifyBlocksTxs(blocks []*Block, network Hash) (int, error) {
 	return first, ferr
 }
 
-// medianTimePast is the median timestamp of n and up to 10 ancestors.
+// medianTimePast is the median timestamp of n and up to 10 ancestors. It
+// sorts on the stack: it runs for every block and header a sync checks.
 func medianTimePast(n *blockNode) int64 {
-	ts := make([]int64, 0, 11)
-	for i := 0; i < 11 && n != nil; i++ {
-		ts = append(ts, n.header.Timestamp)
+	var ts [11]int64
+	k := 0
+	for ; k < len(ts) && n != nil; k++ {
+		t := n.header.Timestamp
+		j := k
+		for ; j > 0 && ts[j-1] > t; j-- {
+			ts[j] = ts[j-1]
+		}
+		ts[j] = t
 		n = n.parent
 	}
-	slices.Sort(ts)
-	return ts[len(ts)/2]
+	return ts[k/2]
 }

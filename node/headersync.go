@@ -131,6 +131,11 @@ func (n *Node) headerBranch(ctx context.Context, p peer.ID, full bool) (*chain.H
 	}
 	hb := n.chain.NewHeaderBranch(n.cfg.HeaderSessionMax)
 	max := headersProbe
+	if st.Index > n.chain.Tip().Index+headersProbe {
+		// Far behind (a fresh node): a probe would only cost a round
+		// trip. The reply is bounded either way.
+		max = maxHeadersPerReply
+	}
 	for ctx.Err() == nil {
 		loc := n.chain.Locator()
 		if last, ok := hb.Last(); ok {

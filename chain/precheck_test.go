@@ -1,0 +1,71 @@
+package chain
+
+import (
+	"errors"
+	"testing"
+)
+
+// A prechecked batch is accepted or refused exactly as AddBlocks would:
+// the same count of blocks kept and the same rule named, for a valid
+// batch, a bad signature, a broken link and a bad Merkle root.
+func TestPrecheckedMatchesAddBlocks(t *testing.T) {
+	cases := []struct {
+		name    string
+		spoil   func(t *testing.T, bs []*Block)
+		want    int // blocks accepted
+		wantErr error
+	}{
+		{"valid", func(*testing.T, []*Block) {}, 6, nil},
+		{"bad signature in block 3", func(t *testing.T, bs []*Block) {
+			bs[3].Txs[2].Signature[5] ^= 1
+			reseal(t, bs[3])
+		}, 3, ErrBadSignature},
+		{"block 4 does not link", func(t *testing.T, bs []*Block) {
+			bs[4].PrevHash[0] ^= 1
+			solve(t, bs[4])
+		}, 4, ErrBadPrevHash},
+		{"bad Merkle root in block 2", func(t *testing.T, bs []*Block) {
+			bs[2].Txs[1].Amount++
+			solve(t, bs[2]) // the root is not recomputed
+		}, 2, ErrBadMerkleRoot},
+		{"block 3 before the median time (context)", func(t *testing.T, bs []*Block) {
+			bs[3].Timestamp = bs[0].Timestamp - 1
+			solve(t, bs[3])
+		}, 3, ErrTimeTooOld},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g, a := fundedGen(t, TestParams())
+			b := benchChain(t, TestParams(), Options{})
+			if _, err := b.AddBlock(a.main[1].blockFrom(t, a)); err != nil {
+				t.Fatal(err)
+			}
+			var bs []*Block
+			for range 6 {
+				bs = append(bs, g.next(t, 5))
+			}
+			tc.spoil(t, bs)
+			n1, _, err1 := a.AddBlocks(bs)
+			n2, _, err2 := b.AddPrechecked(b.PrecheckBlocks(bs))
+			if n1 != tc.want || n2 != tc.want {
+				t.Fatalf("accepted: AddBlocks %d, AddPrechecked %d, want %d", n1, n2, tc.want)
+			}
+			if !errors.Is(err1, tc.wantErr) || !errors.Is(err2, tc.wantErr) || (err1 == nil) != (tc.wantErr == nil) {
+				t.Fatalf("errors: AddBlocks %v, AddPrechecked %v, want %v", err1, err2, tc.wantErr)
+			}
+			if a.Tip().Hash != b.Tip().Hash {
+				t.Fatalf("heads differ: %s and %s", a.Tip().Hash, b.Tip().Hash)
+			}
+		})
+	}
+}
+
+// blockFrom reads the node's block from c's store.
+func (n *blockNode) blockFrom(t *testing.T, c *Chain) *Block {
+	t.Helper()
+	b, err := c.BlockByHash(n.hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
