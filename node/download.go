@@ -353,7 +353,11 @@ func (d *downloader) commit(pc *chain.Prechecked) error {
 	if k > 0 && d.from[start+k-1] != nil {
 		src = d.from[start+k-1].id.String()
 	}
+	now := time.Now()
 	for i := start; i < start+pc.Len(); i++ {
+		if i < start+k && d.from[i] != nil {
+			d.n.arrivals.note(d.blocks[i].Hash(), d.from[i].id.String(), now)
+		}
 		d.bytes -= d.blocks[i].Size()
 		d.blocks[i], d.from[i] = nil, nil
 	}
