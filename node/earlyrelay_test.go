@@ -226,3 +226,39 @@ func TestCompactBadSignatureAfterRelay(t *testing.T) {
 		t.Fatalf("the peer that relayed a known-failed block was penalised %.1f points", got)
 	}
 }
+
+// A block relayed but not yet added is served to the peers it was relayed
+// to: its missing transactions and the whole block, over the real
+// blocktxn protocol, from the pending set.
+func TestPendingBlockServed(t *testing.T) {
+	ws := testWallets(5)
+	nodes := quietFunded(t, 2, ws)
+	a, b := nodes[0], nodes[1]
+	connectNodes(t, b, a)
+	submitAll(t, a, signTxs(a.cfg.Params, ws, 1, 0))
+	blk := a.Chain().NewBlockTemplate(a.Address())
+	solve(blk)
+	ctx := context.Background()
+	if _, err := b.requestTxs(ctx, a.host.ID(), blk.Hash(), []int{1, 3}); err == nil {
+		t.Fatal("A served a block it neither stores nor holds")
+	}
+	release := a.compact.early.hold(blk)
+	defer release()
+	txs, err := b.requestTxs(ctx, a.host.ID(), blk.Hash(), []int{1, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(txs) != 2 || txs[0].ID() != blk.Txs[1].ID() || txs[1].ID() != blk.Txs[3].ID() {
+		t.Fatal("A served the wrong transactions")
+	}
+	got, err := b.fetchFullBlock(ctx, blk.Hash(), a.host.ID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Hash() != blk.Hash() || len(got.Txs) != len(blk.Txs) {
+		t.Fatal("A served another block")
+	}
+	if a.Chain().HasBlock(blk.Hash()) {
+		t.Fatal("the block was added: the test proves nothing")
+	}
+}
