@@ -112,12 +112,13 @@ var errLost = errors.New("sample lost")
 
 // network is a running in-process network.
 type network struct {
-	nodes  []*node.Node
-	links  int
-	blocks *arrivals
-	txs    *arrivals
-	stops  []func()
-	wg     sync.WaitGroup
+	nodes      []*node.Node
+	links      int
+	neighbours []map[int]bool // the bootstrap links, both ways
+	blocks     *arrivals
+	txs        *arrivals
+	stops      []func()
+	wg         sync.WaitGroup
 }
 
 func (nw *network) close() {
@@ -220,6 +221,7 @@ func startNetwork(ctx context.Context, o *Options, dir string, size int, rng *ra
 		}
 	}
 	ok = true
+	nw.neighbours = neighbours
 	return nw, time.Since(start), nil
 }
 

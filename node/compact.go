@@ -24,9 +24,11 @@ import (
 // and falls back to fetching the whole block by hash when the rebuild fails
 // (a short-id collision, a Merkle mismatch, a peer that sends wrong
 // transactions or does not answer). The message is Accepted, so relayed,
-// only once the rebuilt block is added to the chain. The full-block topic
-// stays: nodes validate and relay whole blocks there as before (older
-// nodes, Config.FullBlockRelay).
+// once the rebuilt block matches its Merkle root and passes the checks of
+// its shape; signatures, state and the store commit follow off the relay
+// path (earlyrelay.go). The full-block topic stays: nodes validate and
+// relay whole blocks there as before, after adding them (older nodes,
+// Config.FullBlockRelay).
 
 // Limits and deadlines of the blocktxn protocol.
 const (
@@ -52,6 +54,14 @@ type CompactStats struct {
 	Served       uint64 // blocktxn requests we answered
 	GossipBytes  uint64 // block messages' data received, both topics
 	TxnBytes     uint64 // blocktxn bytes we sent and received as a client
+
+	// Relay before commit (earlyrelay.go).
+	Relayed          uint64        // compact blocks relayed before their commit
+	Committed        uint64        // of those, added to the chain afterwards
+	FailedAfterRelay uint64        // of those, found invalid afterwards
+	RelayTime        time.Duration // summed: message at our validator → relayed
+	QueueTime        time.Duration // summed: relayed → commit started
+	AddTime          time.Duration // summed: AddBlock of relayed blocks
 }
 
 type compactRelay struct {
@@ -59,6 +69,7 @@ type compactRelay struct {
 	sub     *pubsub.Subscription
 	serving chan struct{}
 	full    atomic.Bool // SetFullBlockRelay
+	early   *earlyRelay
 
 	received, rebuilt, txnRequests, txsRequested, fullFetches, collisions, served, gossipBytes, txnBytes atomic.Uint64
 }
@@ -73,13 +84,16 @@ func (n *Node) CompactStats() CompactStats {
 		Received: c.received.Load(), Rebuilt: c.rebuilt.Load(), TxnRequests: c.txnRequests.Load(),
 		TxsRequested: c.txsRequested.Load(), FullFetches: c.fullFetches.Load(), Collisions: c.collisions.Load(),
 		Served: c.served.Load(), GossipBytes: c.gossipBytes.Load(), TxnBytes: c.txnBytes.Load(),
+		Relayed: c.early.relayed.Load(), Committed: c.early.committed.Load(), FailedAfterRelay: c.early.failedN.Load(),
+		RelayTime: time.Duration(c.early.relayNanos.Load()), QueueTime: time.Duration(c.early.waitNanos.Load()),
+		AddTime: time.Duration(c.early.addNanos.Load()),
 	}
 }
 
 // startCompact joins the compact-block topic and serves blocktxn.
 func (n *Node) startCompact() error {
 	genesis := n.chain.GenesisHash()
-	c := &compactRelay{serving: make(chan struct{}, txnServeConcurrency)}
+	c := &compactRelay{serving: make(chan struct{}, txnServeConcurrency), early: newEarlyRelay()}
 	var err error
 	c.topic, err = JoinTopic(n.ps, CompactTopicName(genesis[:]), TopicConfig{Validator: n.validateCompactBlock, ValidatorTimeout: 30 * time.Second, ValidatorConcurrency: 64})
 	if err != nil {
@@ -90,6 +104,7 @@ func (n *Node) startCompact() error {
 	}
 	n.compact = c
 	n.host.SetStreamHandler(BlockTxnProtocol, n.handleBlockTxnStream)
+	n.spawn(n.commitRelayed)
 	n.spawn(func() {
 		defer c.sub.Cancel()
 		for {
@@ -116,12 +131,13 @@ func (n *Node) publishCompact(b *chain.Block) error {
 }
 
 // validateCompactBlock checks a compact block cheapest first: decoding,
-// known, the header on its own (CheckHeader), and only then the rebuild
-// and the rest of the block's checks (AddBlock verifies only what the mempool has not). The verdicts and
-// penalties are validateBlock's.
+// known, the header on its own (CheckHeader), and only then the rebuild and
+// the block's shape; a block that passes is relayed, and added to the chain
+// afterwards (earlyrelay.go). The verdicts and penalties of what fails
+// here are validateBlock's (judgeBlock), against the peer that sent it.
 func (n *Node) validateCompactBlock(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if from == n.host.ID() {
-		return pubsub.ValidationAccept // ours: already in our chain
+		return pubsub.ValidationAccept // ours: mined or added here
 	}
 	start := time.Now()
 	defer func() { n.observe("gossip_block", time.Since(start).Seconds()) }()
@@ -132,14 +148,35 @@ func (n *Node) validateCompactBlock(ctx context.Context, from peer.ID, msg *pubs
 		n.Penalize(from, SeverityMedium, err.Error())
 		return pubsub.ValidationReject
 	}
-	if n.chain.HasBlock(cb.hash) {
+	early := n.compact.early
+	if pending, failed := early.state(cb.hash); pending || failed || n.chain.HasBlock(cb.hash) {
+		// A block that failed after we relayed it is Ignored, not
+		// Rejected: an honest relay may have forwarded it (in another
+		// message) before its own validation ended. Its author was
+		// penalised when it failed.
 		return pubsub.ValidationIgnore
+	}
+	// A parent relayed but not yet added: its header's context needs it
+	// in the tree, so wait for its commit.
+	parentFailed, err := early.wait(ctx, cb.Header.PrevHash)
+	if err != nil {
+		return pubsub.ValidationIgnore
+	}
+	if parentFailed {
+		// An honest relay waits for the parent as we did, and then
+		// refuses the child: medium, as any block on an invalid
+		// ancestor.
+		return n.judgeBlock(from, cb.hash, nil, fmt.Errorf("block %s: parent %s failed validation: %w", cb.hash, cb.Header.PrevHash, chain.ErrInvalidAncestor))
 	}
 	if err := n.chain.CheckHeader(cb.Header); err != nil {
 		return n.judgeBlock(from, cb.hash, nil, err)
 	}
 	n.compact.received.Add(1)
 	b, err := n.rebuild(ctx, from, cb)
+	var invalid *invalidBlockError
+	if errors.As(err, &invalid) {
+		return n.judgeBlock(from, cb.hash, nil, invalid.err)
+	}
 	if err != nil {
 		// Nobody could give us the block (or the peers that tried have
 		// been penalised): a sync from the sender may still get it.
@@ -147,11 +184,51 @@ func (n *Node) validateCompactBlock(ctx context.Context, from peer.ID, msg *pubs
 		n.syncAsync(from)
 		return pubsub.ValidationIgnore
 	}
-	res, err := n.chain.AddBlock(b)
-	if err == nil {
-		n.noteArrival(from.String(), start, b)
+	e := &earlyBlock{block: b, hash: cb.hash, from: from, author: msg.GetFrom(), start: start, relayedAt: time.Now(), done: make(chan struct{})}
+	if err := early.enqueue(ctx, e); err != nil {
+		return pubsub.ValidationIgnore
 	}
-	return n.judgeBlock(from, cb.hash, res, err)
+	early.relayed.Add(1)
+	early.relayNanos.Add(int64(e.relayedAt.Sub(start)))
+	return pubsub.ValidationAccept
+}
+
+// invalidBlockError is a rebuilt block (its body matching the header's
+// Merkle root) that breaks a rule of its shape: invalid whoever sends it.
+type invalidBlockError struct{ err error }
+
+func (e *invalidBlockError) Error() string { return e.err.Error() }
+func (e *invalidBlockError) Unwrap() error { return e.err }
+
+// checkShape checks a block whose body is settled, rebuilt or fetched
+// whole: a Merkle mismatch or a repeated transaction is returned as is
+// (the body is not the header's: a collision, or a lying peer); any other
+// failure is an invalidBlockError.
+func (n *Node) checkShape(b *chain.Block) error {
+	err := chain.CheckBlockShape(b, n.cfg.Params)
+	if err == nil || errors.Is(err, chain.ErrBadMerkleRoot) || errors.Is(err, chain.ErrDuplicateTx) {
+		return err
+	}
+	return &invalidBlockError{err}
+}
+
+// rebuildFromMempool fills txs from the mempool: one pass hashing each
+// pending id with the block's key. Two pending transactions matching one
+// short id leave its slot empty, to be asked for.
+func (n *Node) rebuildFromMempool(cb *compactBlock, index map[uint64]int, slots []int, txs []*chain.Tx) {
+	n.chain.Mempool().Each(func(id chain.Hash, tx *chain.Tx) {
+		s := shortID(cb.key, id)
+		k, ok := index[s]
+		if !ok {
+			return
+		}
+		if slot := slots[k]; txs[slot] == nil {
+			txs[slot] = tx
+		} else {
+			txs[slot] = nil
+			delete(index, s)
+		}
+	})
 }
 
 // errCollision marks a rebuild that short ids cannot settle.
@@ -186,19 +263,9 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*ch
 		}
 		index[s] = k
 	}
-	n.chain.Mempool().Each(func(id chain.Hash, tx *chain.Tx) {
-		k, ok := index[shortID(cb.key, id)]
-		if !ok {
-			return
-		}
-		if slot := slots[k]; txs[slot] == nil {
-			txs[slot] = tx
-		} else {
-			// Two pending transactions match one short id: ask for it.
-			txs[slot] = nil
-			delete(index, shortID(cb.key, id))
-		}
-	})
+	if len(index) > 0 { // an empty block needs no pass over the mempool
+		n.rebuildFromMempool(cb, index, slots, txs)
+	}
 	var missing []int
 	for i, tx := range txs {
 		if tx == nil {
@@ -231,13 +298,18 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*ch
 			return n.fetchFullBlock(ctx, cb.hash, from, bad)
 		}
 	}
-	if chain.MerkleRoot(txs) != cb.Header.MerkleRoot {
+	b := &chain.Block{Header: cb.Header, Txs: txs}
+	if err := n.checkShape(b); err != nil {
+		var invalid *invalidBlockError
+		if errors.As(err, &invalid) {
+			return nil, err
+		}
 		// A pending transaction took the short id of one of the block's
 		// (or the sender lied, which the whole block settles as well).
 		n.compact.collisions.Add(1)
 		return n.fetchFullBlock(ctx, cb.hash, from, false)
 	}
-	return &chain.Block{Header: cb.Header, Txs: txs}, nil
+	return b, nil
 }
 
 // txnRequest sends one blocktxn request to p and returns the reply frame
@@ -296,8 +368,9 @@ func (n *Node) requestTxs(ctx context.Context, p peer.ID, h chain.Hash, indexes 
 
 // fetchFullBlock asks for block h whole: first the peer that sent the
 // compact block (unless skipFirst: it misbehaved), then a few other peers,
-// until one sends a block with that hash. A peer that sends something else
-// is penalised.
+// until one sends a block with that hash whose body matches its Merkle root
+// (checkShape). A peer that sends something else is penalised. A body that
+// matches but breaks a rule is returned as an invalidBlockError.
 func (n *Node) fetchFullBlock(ctx context.Context, h chain.Hash, first peer.ID, skipFirst bool) (*chain.Block, error) {
 	n.compact.fullFetches.Add(1)
 	var peers []peer.ID
@@ -325,6 +398,14 @@ func (n *Node) fetchFullBlock(ctx context.Context, h chain.Hash, first peer.ID, 
 			b, err = chain.DecodeBlock(reply, n.cfg.Params.MaxBlockBytes)
 			if err == nil && b.Hash() != h {
 				err = fmt.Errorf("asked for block %s, got %s", h, b.Hash())
+			}
+			if err == nil {
+				if err = n.checkShape(b); err != nil {
+					var invalid *invalidBlockError
+					if errors.As(err, &invalid) {
+						return nil, err
+					}
+				}
 			}
 			if err != nil {
 				err = fmt.Errorf("%w: %w", errPeerMisbehaved, err)
@@ -368,7 +449,15 @@ func (n *Node) handleBlockTxnStream(s network.Stream) {
 		return
 	}
 	var reply []byte
-	if b, err := n.chain.BlockByHash(h); err == nil {
+	b, err := n.chain.BlockByHash(h)
+	if err != nil {
+		// Relayed, its commit still to come (earlyrelay.go): the peers we
+		// relayed it to ask us first.
+		if pb := n.compact.early.block(h); pb != nil {
+			b, err = pb, nil
+		}
+	}
+	if err == nil {
 		switch typ {
 		case txnReqBlock:
 			reply = b.Bytes()

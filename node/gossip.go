@@ -164,7 +164,12 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		n.Penalize(from, SeverityMedium, err.Error())
 		return pubsub.ValidationReject
 	}
-	if n.chain.HasBlock(b.Hash()) {
+	if pending, _ := n.compact.early.state(b.Hash()); pending || n.chain.HasBlock(b.Hash()) {
+		return pubsub.ValidationIgnore
+	}
+	// A parent relayed compact and not yet added (earlyrelay.go) would
+	// make this block an orphan: wait for it.
+	if _, err := n.compact.early.wait(ctx, b.PrevHash); err != nil {
 		return pubsub.ValidationIgnore
 	}
 	res, err := n.chain.AddBlock(b)

@@ -40,9 +40,12 @@ func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 		return nil, err
 	}
 	b.Nonce = nonce
+	found := time.Now()
+	release, published := n.publishMinedEarly(b)
 	// The template's transfers come from our mempool, whose signatures
 	// were checked on admission: AddBlock checks only the others.
 	res, err := n.chain.AddBlock(b)
+	release()
 	if err != nil {
 		if errors.Is(err, chain.ErrTimeTooOld) || errors.Is(err, chain.ErrKnownBlock) {
 			return nil, errStale
@@ -53,12 +56,14 @@ func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 		return nil, errStale // a competing block arrived first
 	}
 	n.metrics.BlocksMined.Add(1)
-	n.noteArrival("local", time.Now(), b)
+	n.noteArrival("local", found, b)
 	n.observe("mine_block", time.Since(start).Seconds())
 	// txs counts the coinbase, as the console's "(1 tx)" does.
 	n.log.Info("mined block", "index", b.Index, "hash", b.Hash(), "txs", len(b.Txs), "transfers", len(b.Txs)-1)
 	n.added(res, "local")
-	n.publishBlock(b)
+	if !published {
+		n.publishBlock(b)
+	}
 	return b, nil
 }
 

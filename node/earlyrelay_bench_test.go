@@ -1,0 +1,46 @@
+package node
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/gossipchain/gossipchain/chain"
+)
+
+// BenchmarkAddRelayedBlock is the commit a relayed block costs a node:
+// AddBlock of a block whose transfers are all in the mempool (so no
+// signature is checked), on a real store, against an empty block.
+func BenchmarkAddRelayedBlock(b *testing.B) {
+	for _, perSender := range []int{0, 10} {
+		b.Run(fmt.Sprintf("txs=%d", perSender*200), func(b *testing.B) {
+			p := chain.TestParams()
+			p.BlockReward = 1000 // 10 coins a block for up to 100 blocks
+			ws := testWallets(200)
+			dir := b.TempDir()
+			buildFundedChain(b, dir, p, ws)
+			c, err := chain.Open(filepath.Join(dir, ChainFile), chain.Options{Params: p})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			miner := chain.WalletFromSeed([32]byte{0xbe}).Address()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				for _, g := range signTxs(p, ws, perSender, uint64(i*perSender)) {
+					for _, tx := range g {
+						if err := c.SubmitTx(tx); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				blk := c.NewBlockTemplate(miner)
+				solve(blk)
+				b.StartTimer()
+				if _, err := c.AddBlock(blk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
