@@ -382,9 +382,21 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 	mineWG.Wait()
 	stopTxs()
 	txWG.Wait()
-	// Let the last block and txs spread, and the forks resolve.
-	if err := waitSameHead(ctx, nodes, max(60*time.Second, k.of(20*time.Second))); err != nil {
-		o.logf("network: %v", err)
+	// Let the last block and txs spread, and the forks resolve. Two tips
+	// of equal work stay split (each node keeps the one it saw first)
+	// until a next block: mine one, as the network would.
+	for try := 0; ; try++ {
+		err := waitSameHead(ctx, nodes, max(10*time.Second, k.of(5*time.Second)))
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if try == 3 {
+			o.logf("network: %v", err)
+			break
+		}
+		o.logf("network: heads differ: one more block to break the tie")
+		mine(miners[rng.IntN(len(miners))])
+		mineWG.Wait()
 	}
 	time.Sleep(k.of(time.Second))
 	r.RunS = round(time.Since(runStart).Seconds(), 1)

@@ -38,7 +38,7 @@ func TestNetworkTimeScale(t *testing.T) {
 	if testing.Verbose() {
 		o.Log = os.Stderr
 	}
-	no := NetworkOptions{Nodes: 8, Degree: 3, Blocks: 3, Interval: 100 * time.Millisecond, TxRate: -1,
+	no := NetworkOptions{Nodes: 8, Degree: 3, Blocks: 3, Interval: 300 * time.Millisecond, TxRate: -1,
 		LatencyMin: 30 * time.Millisecond, LatencyMax: 40 * time.Millisecond, Partition: 300 * time.Millisecond, TimeScale: 4}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
