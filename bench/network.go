@@ -630,8 +630,15 @@ func (r *NetworkResult) Table(w io.Writer) {
 // as docs/network.png-style charts: block and tx time to every node
 // against network size.
 func NetworkPlot(rs []*NetworkResult, path string) error {
+	title := "Block and tx to every node over mocknet (20-100 ms links, degree <= 8), by network size"
+	for _, r := range rs {
+		if r.TimeScale > 1 {
+			title += fmt.Sprintf(" (model time, clock slowed %gx)", r.TimeScale)
+			break
+		}
+	}
 	c := &chart{
-		title:  "Block and tx to every node over mocknet (20-100 ms links, degree <= 8), by network size",
+		title:  title,
 		xLabel: "nodes",
 		yLabel: "milliseconds",
 	}
