@@ -74,6 +74,11 @@ type NetworkResult struct {
 	BytesPerNodePerBlock float64 `json:"gossip_bytes_per_node_per_block"`
 	// DupRatio is duplicate block deliveries per first delivery.
 	DupRatio float64 `json:"block_duplicate_ratio"`
+	// WriteStalled is the share of gossip RPC writes during the mining
+	// run that blocked over 1 ms (mocknet's pacing, or the writer waiting
+	// for a core), and WriteStallMs their mean wait in model time.
+	WriteStalled float64 `json:"gossip_writes_stalled"`
+	WriteStallMs float64 `json:"gossip_write_stall_ms"`
 	// Partition: the nodes split in two halves for PartitionS, both mining;
 	// ConvergeS is how long after the links came back every node had the
 	// same head.
@@ -173,6 +178,11 @@ type sendTracer struct {
 	blockTopics      [2]string // whole and compact: both messages start with the header
 	bytes            atomic.Int64
 	delivered, dupes atomic.Int64
+	// writes counts gossip RPC writes; stalled those whose Write blocked
+	// over a millisecond, for stall in all: mocknet lets a stream hold
+	// two writes in flight, and a third waits for the first to arrive
+	// (BENCHMARKS.md, "Network scale").
+	writes, stalled, stall atomic.Int64
 	// onBlock is called with the header hash of each block message
 	// delivered (accepted by this node's validator), in or out of its
 	// main chain.
@@ -180,6 +190,14 @@ type sendTracer struct {
 }
 
 func (t *sendTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) { t.bytes.Add(int64(proto.Size(&rpc.RPC))) }
+func (t *sendTracer) SendRPCCompleted(_ *pubsub.RPC, _ peer.ID, d time.Duration) {
+	t.writes.Add(1)
+	if d > time.Millisecond {
+		t.stalled.Add(1)
+		t.stall.Add(int64(d))
+	}
+}
+
 func (t *sendTracer) isBlock(m *pubsub.Message) bool {
 	return m.GetTopic() == t.blockTopics[0] || m.GetTopic() == t.blockTopics[1]
 }
@@ -197,21 +215,20 @@ func (t *sendTracer) DuplicateMessage(m *pubsub.Message) {
 		t.dupes.Add(1)
 	}
 }
-func (t *sendTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (t *sendTracer) OnClosedOutboundStream(peer.ID)                       {}
-func (t *sendTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (t *sendTracer) AddPeer(peer.ID, protocol.ID)                         {}
-func (t *sendTracer) RemovePeer(peer.ID)                                   {}
-func (t *sendTracer) Join(string)                                          {}
-func (t *sendTracer) Leave(string)                                         {}
-func (t *sendTracer) Graft(peer.ID, string)                                {}
-func (t *sendTracer) Prune(peer.ID, string)                                {}
-func (t *sendTracer) ValidateMessage(*pubsub.Message)                      {}
-func (t *sendTracer) RejectMessage(*pubsub.Message, string)                {}
-func (t *sendTracer) ThrottlePeer(peer.ID)                                 {}
-func (t *sendTracer) RecvRPC(*pubsub.RPC)                                  {}
-func (t *sendTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
-func (t *sendTracer) UndeliverableMessage(*pubsub.Message)                 {}
+func (t *sendTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
+func (t *sendTracer) OnClosedOutboundStream(peer.ID)           {}
+func (t *sendTracer) AddPeer(peer.ID, protocol.ID)             {}
+func (t *sendTracer) RemovePeer(peer.ID)                       {}
+func (t *sendTracer) Join(string)                              {}
+func (t *sendTracer) Leave(string)                             {}
+func (t *sendTracer) Graft(peer.ID, string)                    {}
+func (t *sendTracer) Prune(peer.ID, string)                    {}
+func (t *sendTracer) ValidateMessage(*pubsub.Message)          {}
+func (t *sendTracer) RejectMessage(*pubsub.Message, string)    {}
+func (t *sendTracer) ThrottlePeer(peer.ID)                     {}
+func (t *sendTracer) RecvRPC(*pubsub.RPC)                      {}
+func (t *sendTracer) DropRPC(*pubsub.RPC, peer.ID)             {}
+func (t *sendTracer) UndeliverableMessage(*pubsub.Message)     {}
 
 // spread records when each node first saw an item.
 type spread struct {
@@ -340,6 +357,9 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 		bytes0 += t.bytes.Load()
 		t.delivered.Store(0)
 		t.dupes.Store(0)
+		t.writes.Store(0)
+		t.stalled.Store(0)
+		t.stall.Store(0)
 	}
 	runStart := time.Now()
 	cpu0 := cpuSeconds()
@@ -404,11 +424,20 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 	r.CPUShare = round(cores, 2)
 	r.CoresPerNode = round(cores*float64(k)/float64(no.Nodes), 4)
 	var bytes1 int64
-	var deliv, dupes int64
+	var deliv, dupes, writes, stalled, stall int64
 	for _, t := range tracers {
 		bytes1 += t.bytes.Load()
 		deliv += t.delivered.Load()
 		dupes += t.dupes.Load()
+		writes += t.writes.Load()
+		stalled += t.stalled.Load()
+		stall += t.stall.Load()
+	}
+	if writes > 0 {
+		r.WriteStalled = round(float64(stalled)/float64(writes), 4)
+	}
+	if stalled > 0 {
+		r.WriteStallMs = round(float64(k.model(time.Duration(stall/stalled)))/1e6, 1)
 	}
 	r.BlocksMined = len(mined)
 	main := make(map[chain.Hash]bool)
@@ -611,6 +640,7 @@ func (r *NetworkResult) Table(w io.Writer) {
 	t.row("txs sent", fmt.Sprintf("%d (%.1f/s offered)", r.TxsSent, r.TxRate), "", "")
 	t.row("gossip bytes per node per block", fmt.Sprintf("%.0f", r.BytesPerNodePerBlock), "", "")
 	t.row("duplicate block deliveries per block", fmt.Sprintf("%.2f", r.DupRatio), "", "")
+	t.row("gossip writes that waited > 1 ms", fmt.Sprintf("%.2f %% (mean %.1f ms)", 100*r.WriteStalled, r.WriteStallMs), "", "")
 	if r.PartitionS > 0 {
 		t.row("converge after a partition heals", fmt.Sprintf("%.2f s (converged: %v)", r.ConvergeS, r.Converged), "", "")
 	}
