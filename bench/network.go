@@ -663,7 +663,7 @@ func NetworkPlot(rs []*NetworkResult, path string) error {
 	title := "Block and tx to every node over mocknet (20-100 ms links, degree <= 8), by network size"
 	for _, r := range rs {
 		if r.TimeScale > 1 {
-			title += fmt.Sprintf(" (model time, clock slowed %gx)", r.TimeScale)
+			title = fmt.Sprintf("Block and tx to every node, mocknet 20-100 ms links, by size (model time, clock slowed %gx)", r.TimeScale)
 			break
 		}
 	}
