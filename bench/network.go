@@ -2,13 +2,10 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"log/slog"
 	mrand "math/rand/v2"
-	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -20,11 +17,9 @@ import (
 	"github.com/gossipchain/gossipchain/chain"
 	"github.com/gossipchain/gossipchain/node"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
-	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -32,9 +27,10 @@ import (
 // in one process, over libp2p's mocknet instead of TCP: each link has a
 // latency drawn from [LatencyMin, LatencyMax] and a bandwidth limit, and
 // the graph is random with every node's degree at most Degree. Time is
-// real (no virtual clock): every node shares this machine's cores, so CPU
-// contention adds to the links' latency and the figures are an upper
-// bound of what the protocol costs.
+// real, optionally slowed by TimeScale (timescale.go): every node shares
+// this machine's cores, so CPU contention adds to the links' latency and
+// the figures are an upper bound of what the protocol costs on nodes with
+// TimeScale·cores/N of a core each.
 
 // NetworkResult is one run of the network bench.
 type NetworkResult struct {
@@ -48,8 +44,15 @@ type NetworkResult struct {
 	Miners      int     `json:"miners"`
 	IntervalS   float64 `json:"block_interval_s"` // target (mean of exponential gaps)
 	TxRate      float64 `json:"tx_rate"`          // offered tx/s
-	StartupS    float64 `json:"startup_s"`        // nodes started, linked and meshes formed
-	RunS        float64 `json:"run_s"`
+	// TimeScale is the slowed clock's factor k: every figure below is in
+	// model time (wall time / k) but StartupS, RunS and WallS.
+	TimeScale float64 `json:"time_scale"`
+	// CoresPerNode is what each node had in model time: the CPU the
+	// process got over the run, times k, over N.
+	CoresPerNode float64 `json:"model_cores_per_node"`
+	StartupS     float64 `json:"startup_s"` // nodes started, linked and meshes formed
+	RunS         float64 `json:"run_s"`
+	WallS        float64 `json:"wall_s"` // the whole bench, start to figures
 
 	BlocksMined int `json:"blocks_mined"`
 	// Block propagation, from the miner's MineBlock returning to the block
@@ -71,6 +74,11 @@ type NetworkResult struct {
 	BytesPerNodePerBlock float64 `json:"gossip_bytes_per_node_per_block"`
 	// DupRatio is duplicate block deliveries per first delivery.
 	DupRatio float64 `json:"block_duplicate_ratio"`
+	// WriteStalled is the share of gossip RPC writes during the mining
+	// run that blocked over 1 ms (mocknet's pacing, or the writer waiting
+	// for a core), and WriteStallMs their mean wait in model time.
+	WriteStalled float64 `json:"gossip_writes_stalled"`
+	WriteStallMs float64 `json:"gossip_write_stall_ms"`
 	// Partition: the nodes split in two halves for PartitionS, both mining;
 	// ConvergeS is how long after the links came back every node had the
 	// same head.
@@ -100,6 +108,13 @@ type NetworkOptions struct {
 	TxRate     float64       // tx/s offered; default 4
 	Partition  time.Duration // default 8 s; negative skips it
 	Seed       uint64
+	// TimeScale slows every clock of the modelled network by this factor
+	// and divides the times measured by it (timescale.go); default 1.
+	TimeScale float64
+	// Beacons keeps the nodes' stats beacons on. Off by default: every
+	// node's beacon reaches every node, N² deliveries each 5 s, which at
+	// 1,000 nodes costs more than the blocks (BENCHMARKS.md).
+	Beacons bool
 }
 
 func (o *NetworkOptions) setDefaults() {
@@ -139,6 +154,9 @@ func (o *NetworkOptions) setDefaults() {
 	if o.Seed == 0 {
 		o.Seed = 14
 	}
+	if o.TimeScale <= 0 {
+		o.TimeScale = 1
+	}
 }
 
 // gossipParams are gossipsub's mesh degrees around D.
@@ -160,6 +178,11 @@ type sendTracer struct {
 	blockTopics      [2]string // whole and compact: both messages start with the header
 	bytes            atomic.Int64
 	delivered, dupes atomic.Int64
+	// writes counts gossip RPC writes; stalled those whose Write blocked
+	// over a millisecond, for stall in all: mocknet lets a stream hold
+	// two writes in flight, and a third waits for the first to arrive
+	// (BENCHMARKS.md, "Network scale").
+	writes, stalled, stall atomic.Int64
 	// onBlock is called with the header hash of each block message
 	// delivered (accepted by this node's validator), in or out of its
 	// main chain.
@@ -167,6 +190,14 @@ type sendTracer struct {
 }
 
 func (t *sendTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) { t.bytes.Add(int64(proto.Size(&rpc.RPC))) }
+func (t *sendTracer) SendRPCCompleted(_ *pubsub.RPC, _ peer.ID, d time.Duration) {
+	t.writes.Add(1)
+	if d > time.Millisecond {
+		t.stalled.Add(1)
+		t.stall.Add(int64(d))
+	}
+}
+
 func (t *sendTracer) isBlock(m *pubsub.Message) bool {
 	return m.GetTopic() == t.blockTopics[0] || m.GetTopic() == t.blockTopics[1]
 }
@@ -184,21 +215,20 @@ func (t *sendTracer) DuplicateMessage(m *pubsub.Message) {
 		t.dupes.Add(1)
 	}
 }
-func (t *sendTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (t *sendTracer) OnClosedOutboundStream(peer.ID)                       {}
-func (t *sendTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (t *sendTracer) AddPeer(peer.ID, protocol.ID)                         {}
-func (t *sendTracer) RemovePeer(peer.ID)                                   {}
-func (t *sendTracer) Join(string)                                          {}
-func (t *sendTracer) Leave(string)                                         {}
-func (t *sendTracer) Graft(peer.ID, string)                                {}
-func (t *sendTracer) Prune(peer.ID, string)                                {}
-func (t *sendTracer) ValidateMessage(*pubsub.Message)                      {}
-func (t *sendTracer) RejectMessage(*pubsub.Message, string)                {}
-func (t *sendTracer) ThrottlePeer(peer.ID)                                 {}
-func (t *sendTracer) RecvRPC(*pubsub.RPC)                                  {}
-func (t *sendTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
-func (t *sendTracer) UndeliverableMessage(*pubsub.Message)                 {}
+func (t *sendTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
+func (t *sendTracer) OnClosedOutboundStream(peer.ID)           {}
+func (t *sendTracer) AddPeer(peer.ID, protocol.ID)             {}
+func (t *sendTracer) RemovePeer(peer.ID)                       {}
+func (t *sendTracer) Join(string)                              {}
+func (t *sendTracer) Leave(string)                             {}
+func (t *sendTracer) Graft(peer.ID, string)                    {}
+func (t *sendTracer) Prune(peer.ID, string)                    {}
+func (t *sendTracer) ValidateMessage(*pubsub.Message)          {}
+func (t *sendTracer) RejectMessage(*pubsub.Message, string)    {}
+func (t *sendTracer) ThrottlePeer(peer.ID)                     {}
+func (t *sendTracer) RecvRPC(*pubsub.RPC)                      {}
+func (t *sendTracer) DropRPC(*pubsub.RPC, peer.ID)             {}
+func (t *sendTracer) UndeliverableMessage(*pubsub.Message)     {}
 
 // spread records when each node first saw an item.
 type spread struct {
@@ -265,121 +295,59 @@ func (s *spread) times(keep func(chain.Hash) bool) (t90, t100 []time.Duration, s
 func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult, error) {
 	o.setDefaults()
 	no.setDefaults()
+	k := timeScale(no.TimeScale)
 	r := &NetworkResult{
 		Mode: "network", Nodes: no.Nodes, Degree: no.Degree, GossipD: gossipParams(no.GossipD).D,
 		LatencyMs:   [2]int{int(no.LatencyMin.Milliseconds()), int(no.LatencyMax.Milliseconds())},
 		BandwidthMB: round(no.Bandwidth/1e6, 2), Miners: no.Miners, IntervalS: no.Interval.Seconds(), TxRate: no.TxRate,
+		TimeScale: no.TimeScale,
 	}
+	wallStart := time.Now()
 	heap := startHeapSampler(500 * time.Millisecond)
 	defer func() { r.HeapMB = heap.Stop() }()
-	// Stores on tmpfs when there is one: a thousand bbolt files synced on
-	// every block would measure the disk, not the network.
-	base := ""
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		base = "/dev/shm"
-	}
-	tmp, err := os.MkdirTemp(base, "gossipchain-bench-net-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
 	rng := mrand.New(mrand.NewPCG(no.Seed, uint64(no.Nodes)))
+	// The graph and every link's latency are drawn before anything
+	// starts, so a seed gives one network however the starts interleave.
+	edges := randomGraph(rng, no.Nodes, no.Degree)
+	r.Links = len(edges)
+	lats := make([]time.Duration, len(edges))
+	for i := range lats {
+		lats[i] = k.of(no.LatencyMin + time.Duration(rng.Int64N(int64(no.LatencyMax-no.LatencyMin)+1)))
+	}
 	p := o.params()
 	genesis := chain.Genesis(p).Hash()
 	_, blockTopic := node.TopicNames(genesis[:])
 
 	mn := mocknet.New()
 	defer mn.Close()
-	started := time.Now()
-	o.logf("network: starting %d nodes (max degree %d, gossipsub D %d)", no.Nodes, no.Degree, r.GossipD)
-	nodes := make([]*node.Node, no.Nodes)
-	tracers := make([]*sendTracer, no.Nodes)
+	o.logf("network: starting %d nodes (max degree %d, gossipsub D %d, time scale %g)", no.Nodes, no.Degree, r.GossipD, no.TimeScale)
 	blocks, txs := newSpread(no.Nodes), newSpread(no.Nodes)
-	var evWG sync.WaitGroup
-	var stops []func()
-	defer func() {
-		for _, s := range stops {
-			s()
-		}
-		evWG.Wait()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 2*runtime.NumCPU())
-		for _, n := range nodes {
-			if n != nil {
-				sem <- struct{}{}
-				wg.Go(func() { n.Close(); <-sem })
-			}
-		}
-		wg.Wait()
-	}()
-	params := gossipParams(no.GossipD)
-	for i := range no.Nodes {
-		sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		ip := net.IPv4(100, byte(64+i>>16), byte(i>>8), byte(i))
-		addr, _ := ma.NewMultiaddr(fmt.Sprintf("/ip4/%s/tcp/4001", ip))
-		h, err := mn.AddPeer(sk, addr)
-		if err != nil {
-			return nil, err
-		}
-		dir, err := os.MkdirTemp(tmp, "n-*")
-		if err != nil {
-			return nil, err
-		}
-		tr := &sendTracer{blockTopics: [2]string{blockTopic, node.CompactTopicName(genesis[:])}, onBlock: func(h chain.Hash) { blocks.record(i, h, time.Now()) }}
-		tracers[i] = tr
-		n, err := node.New(ctx, node.Config{
-			DataDir: dir, Params: p, Host: h, MinerWorkers: 1,
-			Logger:        slog.New(slog.DiscardHandler),
-			PubSubOptions: []pubsub.Option{pubsub.WithRawTracer(tr), pubsub.WithGossipSubParams(params)},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("node %d: %w", i, err)
-		}
-		nodes[i] = n
-		events, stop := n.Subscribe()
-		stops = append(stops, stop)
-		evWG.Go(func() {
-			for e := range events {
-				now := time.Now()
-				switch {
-				case e.Kind == node.EventBlockAdded && e.Block != nil:
-					blocks.record(i, e.Block.Hash(), now)
-				case e.Kind == node.EventTxReceived && e.Tx != nil:
-					txs.record(i, e.Tx.ID(), now)
-				}
-			}
-		})
-		if (i+1)%200 == 0 {
-			o.logf("network: %d nodes started", i+1)
-		}
+	f, err := startFleet(ctx, &o, no, mn, p, genesis, blockTopic, blocks, txs)
+	if f != nil {
+		defer f.close()
 	}
-	// Random graph of bounded degree: a random tree first (connected),
-	// then random extra links while both ends have room.
-	edges := randomGraph(rng, no.Nodes, no.Degree)
-	r.Links = len(edges)
-	link := func(e [2]int) error {
+	if err != nil {
+		return nil, err
+	}
+	nodes, tracers := f.nodes, f.tracers
+	link := func(i int, e [2]int) error {
 		a, b := nodes[e[0]].ID(), nodes[e[1]].ID()
 		l, err := mn.LinkPeers(a, b)
 		if err != nil {
 			return err
 		}
-		lat := no.LatencyMin + time.Duration(rng.Int64N(int64(no.LatencyMax-no.LatencyMin)+1))
-		l.SetOptions(mocknet.LinkOptions{Latency: lat, Bandwidth: no.Bandwidth})
+		l.SetOptions(mocknet.LinkOptions{Latency: lats[i], Bandwidth: no.Bandwidth / float64(k)})
 		_, err = mn.ConnectPeers(a, b)
 		return err
 	}
-	for _, e := range edges {
-		if err := link(e); err != nil {
-			return nil, fmt.Errorf("link %v: %w", e, err)
-		}
-	}
-	if err := waitMeshes(ctx, nodes, edges, min(params.Dlo, 4), 120*time.Second); err != nil {
+	if err := linkAll(ctx, edges, link); err != nil {
 		return nil, err
 	}
-	r.StartupS = round(time.Since(started).Seconds(), 1)
+	params := gossipParams(no.GossipD)
+	if err := waitMeshes(ctx, nodes, edges, min(params.Dlo, 4), max(120*time.Second, k.of(30*time.Second))); err != nil {
+		return nil, err
+	}
+	r.StartupS = round(time.Since(wallStart).Seconds(), 1)
 	o.logf("network: %d links; meshes formed %.1f s after start", len(edges), r.StartupS)
 
 	// Mining and tx load.
@@ -389,6 +357,9 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 		bytes0 += t.bytes.Load()
 		t.delivered.Store(0)
 		t.dupes.Store(0)
+		t.writes.Store(0)
+		t.stalled.Store(0)
+		t.stall.Store(0)
 	}
 	runStart := time.Now()
 	cpu0 := cpuSeconds()
@@ -411,10 +382,12 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 	var txWG sync.WaitGroup
 	var sent atomic.Int64
 	if no.TxRate > 0 {
-		txWG.Go(func() { txLoad(txCtx, nodes, miners, no.TxRate, txs, &sent, mrand.New(mrand.NewPCG(no.Seed, 7))) })
+		txWG.Go(func() {
+			txLoad(txCtx, nodes, miners, no.TxRate/float64(k), txs, &sent, mrand.New(mrand.NewPCG(no.Seed, 7)))
+		})
 	}
-	for k := range no.Blocks {
-		gap := time.Duration(rng.ExpFloat64() * float64(no.Interval))
+	for n := range no.Blocks {
+		gap := time.Duration(rng.ExpFloat64() * float64(k.of(no.Interval)))
 		select {
 		case <-ctx.Done():
 			stopTxs()
@@ -422,26 +395,49 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 		case <-time.After(gap):
 		}
 		mine(miners[rng.IntN(len(miners))])
-		if (k+1)%10 == 0 {
-			o.logf("network: %d blocks mined", k+1)
+		if (n+1)%10 == 0 {
+			o.logf("network: %d blocks mined", n+1)
 		}
 	}
 	mineWG.Wait()
 	stopTxs()
 	txWG.Wait()
-	// Let the last block and txs spread, and the forks resolve.
-	if err := waitSameHead(ctx, nodes, 60*time.Second); err != nil {
-		o.logf("network: %v", err)
+	// Let the last block and txs spread, and the forks resolve. Two tips
+	// of equal work stay split (each node keeps the one it saw first)
+	// until a next block: mine one, as the network would.
+	for try := 0; ; try++ {
+		err := waitSameHead(ctx, nodes, max(10*time.Second, k.of(5*time.Second)))
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if try == 3 {
+			o.logf("network: %v", err)
+			break
+		}
+		o.logf("network: heads differ: one more block to break the tie")
+		mine(miners[rng.IntN(len(miners))])
+		mineWG.Wait()
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(k.of(time.Second))
 	r.RunS = round(time.Since(runStart).Seconds(), 1)
-	r.CPUShare = round((cpuSeconds()-cpu0)/time.Since(runStart).Seconds(), 2)
+	cores := (cpuSeconds() - cpu0) / time.Since(runStart).Seconds()
+	r.CPUShare = round(cores, 2)
+	r.CoresPerNode = round(cores*float64(k)/float64(no.Nodes), 4)
 	var bytes1 int64
-	var deliv, dupes int64
+	var deliv, dupes, writes, stalled, stall int64
 	for _, t := range tracers {
 		bytes1 += t.bytes.Load()
 		deliv += t.delivered.Load()
 		dupes += t.dupes.Load()
+		writes += t.writes.Load()
+		stalled += t.stalled.Load()
+		stall += t.stall.Load()
+	}
+	if writes > 0 {
+		r.WriteStalled = round(float64(stalled)/float64(writes), 4)
+	}
+	if stalled > 0 {
+		r.WriteStallMs = round(float64(k.model(time.Duration(stall/stalled)))/1e6, 1)
 	}
 	r.BlocksMined = len(mined)
 	main := make(map[chain.Hash]bool)
@@ -463,16 +459,17 @@ func Network(ctx context.Context, o Options, no NetworkOptions) (*NetworkResult,
 		r.DupRatio = round(float64(dupes)/float64(deliv), 2)
 	}
 	b90, b100, _ := blocks.times(func(h chain.Hash) bool { return main[h] })
-	r.Block90, r.Block100 = summarise(b90), summarise(b100)
+	r.Block90, r.Block100 = summarise(k.models(b90)), summarise(k.models(b100))
 	t90, t100, short := txs.times(nil)
-	r.Tx90, r.Tx100, r.TxsLost, r.TxsSent = summarise(t90), summarise(t100), short, int(sent.Load())
-	o.logf("network: block p95 to 90%% %.0f ms, to all %.0f ms; stale %.1f%%", r.Block90.P95, r.Block100.P95, 100*r.StaleRate)
+	r.Tx90, r.Tx100, r.TxsLost, r.TxsSent = summarise(k.models(t90)), summarise(k.models(t100)), short, int(sent.Load())
+	o.logf("network: block p95 to 90%% %.0f ms, to all %.0f ms (model time); stale %.1f%%", r.Block90.P95, r.Block100.P95, 100*r.StaleRate)
 
 	if no.Partition > 0 {
 		if err := partition(ctx, &o, mn, nodes, edges, link, no, r, rng); err != nil {
 			return r, err
 		}
 	}
+	r.WallS = round(time.Since(wallStart).Seconds(), 1)
 	r.LoadAvg1 = LoadAvg()
 	return r, nil
 }
@@ -508,21 +505,22 @@ func txLoad(ctx context.Context, nodes []*node.Node, miners []int, rate float64,
 
 // partition cuts every link between the two halves, mines on both sides,
 // restores the links and times convergence to one head.
-func partition(ctx context.Context, o *Options, mn mocknet.Mocknet, nodes []*node.Node, edges [][2]int, link func([2]int) error, no NetworkOptions, r *NetworkResult, rng *mrand.Rand) error {
+func partition(ctx context.Context, o *Options, mn mocknet.Mocknet, nodes []*node.Node, edges [][2]int, link func(int, [2]int) error, no NetworkOptions, r *NetworkResult, rng *mrand.Rand) error {
+	k := timeScale(no.TimeScale)
 	half := len(nodes) / 2
-	var cut [][2]int
-	for _, e := range edges {
+	var cut []int
+	for i, e := range edges {
 		if (e[0] < half) != (e[1] < half) {
-			cut = append(cut, e)
+			cut = append(cut, i)
 		}
 	}
-	o.logf("network: partition: cutting %d links for %v", len(cut), no.Partition)
-	for _, e := range cut {
-		a, b := nodes[e[0]].ID(), nodes[e[1]].ID()
+	o.logf("network: partition: cutting %d links for %v (model time)", len(cut), no.Partition)
+	for _, i := range cut {
+		a, b := nodes[edges[i][0]].ID(), nodes[edges[i][1]].ID()
 		_ = mn.UnlinkPeers(a, b)
 		_ = mn.DisconnectPeers(a, b)
 	}
-	end := time.Now().Add(no.Partition)
+	end := time.Now().Add(k.of(no.Partition))
 	for time.Now().Before(end) {
 		// One miner on each side.
 		for _, i := range []int{rng.IntN(half), half + rng.IntN(len(nodes)-half)} {
@@ -533,7 +531,7 @@ func partition(ctx context.Context, o *Options, mn mocknet.Mocknet, nodes []*nod
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(no.Partition / 4):
+		case <-time.After(k.of(no.Partition / 4)):
 		}
 	}
 	// One more block on the first side, so that its branch has more
@@ -543,16 +541,16 @@ func partition(ctx context.Context, o *Options, mn mocknet.Mocknet, nodes []*nod
 		return err
 	}
 	healed := time.Now()
-	for _, e := range cut {
-		if err := link(e); err != nil {
-			return fmt.Errorf("heal %v: %w", e, err)
+	for _, i := range cut {
+		if err := link(i, edges[i]); err != nil {
+			return fmt.Errorf("heal %v: %w", edges[i], err)
 		}
 	}
-	err := waitSameHead(ctx, nodes, 120*time.Second)
+	err := waitSameHead(ctx, nodes, max(120*time.Second, k.of(60*time.Second)))
 	r.PartitionS = round(no.Partition.Seconds(), 1)
-	r.ConvergeS = round(time.Since(healed).Seconds(), 2)
+	r.ConvergeS = round(k.model(time.Since(healed)).Seconds(), 2)
 	r.Converged = err == nil
-	o.logf("network: converged %v, %.2f s after the heal", r.Converged, r.ConvergeS)
+	o.logf("network: converged %v, %.2f s (model time) after the heal", r.Converged, r.ConvergeS)
 	return nil
 }
 
@@ -625,8 +623,8 @@ func waitMeshes(ctx context.Context, nodes []*node.Node, edges [][2]int, want in
 
 // Table implements Result.
 func (r *NetworkResult) Table(w io.Writer) {
-	t := newTable(fmt.Sprintf("network: %d nodes over mocknet, %d links (degree ≤ %d), %d–%d ms links, gossipsub D=%d, %d miners every %.1f s",
-		r.Nodes, r.Links, r.Degree, r.LatencyMs[0], r.LatencyMs[1], r.GossipD, r.Miners, r.IntervalS), r.LoadAvg1)
+	t := newTable(fmt.Sprintf("network: %d nodes over mocknet, %d links (degree ≤ %d), %d–%d ms links, gossipsub D=%d, %d miners every %.1f s, time scale %g",
+		r.Nodes, r.Links, r.Degree, r.LatencyMs[0], r.LatencyMs[1], r.GossipD, r.Miners, r.IntervalS, r.TimeScale), r.LoadAvg1)
 	lat := func(l latencies) string {
 		return fmt.Sprintf("%.0f / %.0f / %.0f ms", l.P50, l.P95, l.P99)
 	}
@@ -642,11 +640,16 @@ func (r *NetworkResult) Table(w io.Writer) {
 	t.row("txs sent", fmt.Sprintf("%d (%.1f/s offered)", r.TxsSent, r.TxRate), "", "")
 	t.row("gossip bytes per node per block", fmt.Sprintf("%.0f", r.BytesPerNodePerBlock), "", "")
 	t.row("duplicate block deliveries per block", fmt.Sprintf("%.2f", r.DupRatio), "", "")
+	t.row("gossip writes that waited > 1 ms", fmt.Sprintf("%.2f %% (mean %.1f ms)", 100*r.WriteStalled, r.WriteStallMs), "", "")
 	if r.PartitionS > 0 {
 		t.row("converge after a partition heals", fmt.Sprintf("%.2f s (converged: %v)", r.ConvergeS, r.Converged), "", "")
 	}
 	t.row("start-up (nodes, links, meshes)", fmt.Sprintf("%.1f s; peak heap %.0f MB", r.StartupS, r.HeapMB), "", "")
 	t.row("CPU this process got while mining", fmt.Sprintf("%.2f cores of %d", r.CPUShare, runtime.NumCPU()), "", "")
+	if r.TimeScale != 1 {
+		t.row("time scale k (times above are wall / k)", fmt.Sprintf("%g: each node had %.3f of a core", r.TimeScale, r.CoresPerNode), "", "")
+	}
+	t.row("wall time of the whole bench", fmt.Sprintf("%.0f s (mining run %.0f s)", r.WallS, r.RunS), "", "")
 	if r.TxsLost > 0 {
 		t.note("%d of %d txs never reached every mempool (mined before they spread)", r.TxsLost, r.TxsSent)
 	}
@@ -657,8 +660,15 @@ func (r *NetworkResult) Table(w io.Writer) {
 // as docs/network.png-style charts: block and tx time to every node
 // against network size.
 func NetworkPlot(rs []*NetworkResult, path string) error {
+	title := "Block and tx to every node over mocknet (20-100 ms links, degree <= 8), by network size"
+	for _, r := range rs {
+		if r.TimeScale > 1 {
+			title = fmt.Sprintf("Block and tx to every node, mocknet 20-100 ms links, by size (model time, clock slowed %gx)", r.TimeScale)
+			break
+		}
+	}
 	c := &chart{
-		title:  "Block and tx to every node over mocknet (20-100 ms links, degree <= 8), by network size",
+		title:  title,
 		xLabel: "nodes",
 		yLabel: "milliseconds",
 	}

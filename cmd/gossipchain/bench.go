@@ -225,6 +225,8 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.DurationVar(&c.o.Net.LatencyMin, "latency-min", 20*time.Millisecond, "network: least link latency")
 	fs.DurationVar(&c.o.Net.LatencyMax, "latency-max", 100*time.Millisecond, "network: most link latency")
 	fs.Float64Var(&c.o.Net.Bandwidth, "bandwidth", 12.5e6, "network: bytes/s per link")
+	fs.Float64Var(&c.o.Net.TimeScale, "time-scale", 1, "network: slow every clock of the modelled network by this factor and divide the times measured by it (each node then has time-scale×cores/nodes of a core)")
+	fs.BoolVar(&c.o.Net.Beacons, "beacons", false, "network: keep the nodes' stats beacons on (N² deliveries every 5 s)")
 	fs.IntVar(&c.o.TxsPerBlock, "txs", c.o.TxsPerBlock, "sync and rest: signed transactions per block (0 = coinbase only, the tutorial's shape; at most 50)")
 	fs.BoolVar(&c.skipWhole, "skip-whole", false, "sync: leave out the whole-chain and serial ways")
 	fs.IntVar(&c.o.SyncPeers, "peers", 1, "sync: nodes serving the chain to the parallel download")

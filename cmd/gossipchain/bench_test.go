@@ -21,6 +21,8 @@ func TestBenchCommandLine(t *testing.T) {
 		{[]string{"sync", "--txs", "99"}, 2, "--txs 99"},
 		{[]string{"pow", "extra"}, 2, "unexpected argument"},
 		{[]string{"plot", "--sizes", "5,x"}, 2, "positive integers"},
+		{[]string{"network", "-h"}, 0, "-time-scale"},
+		{[]string{"network", "--time-scale", "slow"}, 2, "-time-scale"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := benchMain(c.args, &stdout, &stderr)
