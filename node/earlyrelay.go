@@ -61,6 +61,19 @@ type earlyRelay struct {
 
 	relayed, committed, failedN     atomic.Uint64
 	relayNanos, waitNanos, addNanos atomic.Int64 // summed over blocks: see CompactStats
+
+	// gate, when a test sets it (holdCommits), holds every commit until
+	// it is closed: a commit made slow for real, whatever it locks.
+	gate atomic.Pointer[chan struct{}]
+}
+
+// holdCommits holds this node's commits of relayed blocks until release
+// is called. For tests.
+func (n *Node) holdCommits() (release func()) {
+	ch := make(chan struct{})
+	n.compact.early.gate.Store(&ch)
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // earlyBlock is a block relayed before its commit.
@@ -201,6 +214,12 @@ func (n *Node) commitRelayed() {
 
 func (n *Node) commitOne(e *earlyBlock) {
 	r := n.compact.early
+	if g := r.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-n.ctx.Done():
+		}
+	}
 	t0 := time.Now()
 	r.waitNanos.Add(int64(t0.Sub(e.relayedAt)))
 	res, err := n.chain.AddBlock(e.block)
