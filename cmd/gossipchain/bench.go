@@ -89,10 +89,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if !c.small {
-		nodesSet := false
-		fs.Visit(func(f *flag.Flag) { nodesSet = nodesSet || f.Name == "nodes" })
-		if nodesSet {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["nodes"] {
 			o.Net.Nodes = c.o.Nodes
+		}
+		if mode == "network" {
+			largeNetworkDefaults(&o.Net, set, stderr)
 		}
 	}
 	if c.cpuProfile != "" {
@@ -317,4 +320,37 @@ func intList(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// largeNetworkNodes is the size from which bench network slows its clock
+// by default: below it the real-time run keeps up on two cores.
+const largeNetworkNodes = 300
+
+// largeNetworkDefaults makes a large network's run fit in minutes on two
+// cores: a slowed clock (k = nodes/100) and 12 blocks at 2 s with a 2 s
+// partition, unless the flags say otherwise; it says what it chose.
+func largeNetworkDefaults(n *bench.NetworkOptions, set map[string]bool, stderr io.Writer) {
+	if n.Nodes < largeNetworkNodes {
+		return
+	}
+	var chose []string
+	if !set["time-scale"] {
+		n.TimeScale = float64(n.Nodes / 100)
+		chose = append(chose, fmt.Sprintf("--time-scale %g", n.TimeScale))
+	}
+	if !set["interval"] {
+		n.Interval = 2 * time.Second
+		chose = append(chose, "--interval 2s")
+	}
+	if !set["net-blocks"] {
+		n.Blocks = 12
+		chose = append(chose, "--net-blocks 12")
+	}
+	if !set["partition"] {
+		n.Partition = 2 * time.Second
+		chose = append(chose, "--partition 2s")
+	}
+	if len(chose) > 0 {
+		fmt.Fprintf(stderr, "gossipchain bench network: %d nodes: %s (the defaults from %d nodes; give a flag to override)\n", n.Nodes, strings.Join(chose, " "), largeNetworkNodes)
+	}
 }

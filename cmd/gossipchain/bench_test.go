@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBenchCommandLine(t *testing.T) {
@@ -46,5 +47,32 @@ func TestBenchPowJSON(t *testing.T) {
 		if _, ok := r[k].(float64); !ok {
 			t.Errorf("key %q missing in %v", k, r)
 		}
+	}
+}
+
+// From 300 nodes bench network slows its clock and shortens its run
+// unless told otherwise, and says so; smaller networks keep the defaults.
+func TestLargeNetworkDefaults(t *testing.T) {
+	c := new(benchConfig)
+	fs := benchFlags(c)
+	if err := fs.Parse([]string{"--nodes", "1000", "--net-blocks", "20"}); err != nil {
+		t.Fatal(err)
+	}
+	n := c.o.Net
+	n.Nodes = 1000
+	var said strings.Builder
+	largeNetworkDefaults(&n, map[string]bool{"nodes": true, "net-blocks": true}, &said)
+	if n.TimeScale != 10 || n.Interval != 2*time.Second || n.Blocks != 20 || n.Partition != 2*time.Second {
+		t.Fatalf("1000 nodes: scale %g interval %v blocks %d partition %v", n.TimeScale, n.Interval, n.Blocks, n.Partition)
+	}
+	if !strings.Contains(said.String(), "--time-scale 10") || strings.Contains(said.String(), "--net-blocks") {
+		t.Fatalf("said %q", said.String())
+	}
+	small := c.o.Net
+	small.Nodes = 100
+	said.Reset()
+	largeNetworkDefaults(&small, map[string]bool{}, &said)
+	if small.TimeScale != c.o.Net.TimeScale || small.Blocks != c.o.Net.Blocks || said.Len() != 0 {
+		t.Fatalf("100 nodes changed: %+v, said %q", small, said.String())
 	}
 }
