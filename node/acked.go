@@ -49,6 +49,20 @@ func (a *ackedTxs) room() error {
 	return nil
 }
 
+// addNew records tx as acknowledged-to-be and reports whether it was not
+// already: only then may a failure take it back out (a retry of an
+// acknowledged transaction, refused as known, must not).
+func (a *ackedTxs) addNew(tx *chain.Tx) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := tx.ID()
+	if _, ok := a.txs[id]; ok {
+		return false
+	}
+	a.txs[id] = tx
+	return true
+}
+
 // add records txs as acknowledged; replayed ones may go over the bound
 // (they were promised before), which only delays new acknowledgements.
 func (a *ackedTxs) add(txs ...*chain.Tx) {

@@ -58,6 +58,11 @@ func TestEvictedAcknowledgedTxParked(t *testing.T) {
 	if err := n.SubmitTx(ctx, acked); err != nil {
 		t.Fatal(err)
 	}
+	// A retry of it (an answer lost on the way) is refused as known and
+	// must leave it acknowledged.
+	if err := n.SubmitTx(ctx, acked); !errors.Is(err, chain.ErrKnownTx) {
+		t.Fatalf("retry: %v, want ErrKnownTx", err)
+	}
 	// Two better-paying transactions as from gossip (not acknowledged
 	// here) fill the pool: the acknowledged one is evicted.
 	for _, tx := range []*chain.Tx{bob.NewTx(g, to, 1, 5, 0), carol.NewTx(g, to, 1, 6, 0)} {

@@ -540,18 +540,23 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	}
 	// Acknowledged-to-be before it is in the pool, so an eviction racing
 	// with the fsync still parks it.
-	n.acked.add(tx)
+	fresh := n.acked.addNew(tx)
 	if err := n.chain.SubmitTx(tx); err != nil {
-		n.acked.remove(tx.ID())
+		if fresh {
+			n.acked.remove(tx.ID())
+		}
 		return err
 	}
-	return n.acceptTx(tx)
+	return n.acceptTx(tx, fresh)
 }
 
 // acceptTx makes an admitted local transaction durable, then announces it.
-func (n *Node) acceptTx(tx *chain.Tx) error {
+// fresh: tx was not acknowledged before, so a failure takes it back.
+func (n *Node) acceptTx(tx *chain.Tx, fresh bool) error {
 	if err := n.logTx(tx); err != nil {
-		n.acked.remove(tx.ID())
+		if fresh {
+			n.acked.remove(tx.ID())
+		}
 		return err
 	}
 	n.metrics.TxsAccepted.Add(1)
@@ -574,7 +579,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	poolNonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
 	nonce := max(poolNonce, n.acked.nextNonce(me))
 	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
-	n.acked.add(tx)
+	n.acked.add(tx) // a new transaction: its id is new
 	err := n.chain.SubmitTx(tx)
 	behindParked := err != nil && nonce > poolNonce && n.parkable(tx, err)
 	if err != nil && !behindParked {
@@ -593,7 +598,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	case err != nil:
 		return nil, err
 	}
-	if err := n.acceptTx(tx); err != nil {
+	if err := n.acceptTx(tx, true); err != nil {
 		return nil, err
 	}
 	return tx, nil
