@@ -334,11 +334,15 @@ func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Bloc
 			heap.Fix(&h, 0)
 		}
 	}
+	seen := make(map[Hash]bool)
 	for s, txs := range bySender {
 		for _, tx := range txs {
-			if tx.Nonce >= nonces[s] && m.byID[tx.ID()] != tx {
-				dropped = append(dropped, tx)
+			id := tx.ID()
+			if _, kept := m.byID[id]; kept || seen[id] || tx.Nonce < nonces[s] {
+				continue // kept, reported already (a block's copy), or stale
 			}
+			seen[id] = true
+			dropped = append(dropped, tx)
 		}
 	}
 	return dropped
