@@ -194,23 +194,7 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 		}
 		acked = append(acked, tx.ID())
 	}
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<16)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	for {
-		if _, err := f.Write(buf[:1]); err != nil {
-			break
-		}
-	}
-	f.Close()
+	free := fillDisk(t, dir)
 	var refused error
 	for range 100 {
 		tx, err := n.Send(ctx, to, 1, 1)
@@ -227,7 +211,7 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 	if n.Chain().Mempool().Len() != len(acked) {
 		t.Fatalf("%d pending, %d acknowledged: the refused tx stayed", n.Chain().Mempool().Len(), len(acked))
 	}
-	os.Remove(filler)
+	free()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		tx, err := n.Send(ctx, to, 1, 1)
