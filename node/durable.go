@@ -30,6 +30,7 @@ func (n *Node) openTxLog() error {
 	log, txs, err := chain.OpenTxLog(path, chain.TxLogOptions{
 		Live:      n.liveTxs,
 		CompactAt: n.cfg.TxLogCompactAt,
+		Prealloc:  n.cfg.TxLogPrealloc,
 	})
 	if err != nil {
 		return err
@@ -65,14 +66,30 @@ func (n *Node) openTxLog() error {
 	return nil
 }
 
-// logTx makes an admitted transaction durable. When it cannot, the
-// transaction is taken back out of the pool if nothing depends on it, and
-// the caller gets the log's error (the API answers 503).
-func (n *Node) logTx(tx *chain.Tx) error {
+// expectLog announces a local submission's append before its validation
+// (chain.TxLogPromise), so concurrent submitters share fsyncs; nil without
+// a log.
+func (n *Node) expectLog() *chain.TxLogPromise {
 	if n.txlog == nil {
 		return nil
 	}
-	err := n.txlog.Append(tx)
+	return n.txlog.Expect()
+}
+
+// logTx makes an admitted transaction durable, ending the submitter's
+// promise. When it cannot, the transaction is taken back out of the pool
+// if nothing depends on it, and the caller gets the log's error (the API
+// answers 503).
+func (n *Node) logTx(tx *chain.Tx, promise *chain.TxLogPromise) error {
+	if n.txlog == nil {
+		return nil
+	}
+	var err error
+	if promise != nil {
+		err = promise.Append(tx)
+	} else {
+		err = n.txlog.Append(tx)
+	}
 	if err == nil {
 		return nil
 	}
@@ -89,6 +106,15 @@ func (n *Node) TxLogErr() error {
 		return nil
 	}
 	return n.txlog.Err()
+}
+
+// TxLogStats counts the pending-transaction log's writes since start (zero
+// without a log).
+func (n *Node) TxLogStats() chain.TxLogStats {
+	if n.txlog == nil {
+		return chain.TxLogStats{}
+	}
+	return n.txlog.Stats()
 }
 
 // closeTxLog compacts the log to the pool and closes it.

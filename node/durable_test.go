@@ -182,7 +182,10 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 	}
 	defer exec.Command("umount", "-l", dir).Run()
 	data := filepath.Join(dir, "data")
-	n := testNode(t, data)
+	// The log's reserve on a full disk: 26 records, fewer than the sends
+	// below.
+	reserve := func(c *Config) { c.TxLogPrealloc = 4096 }
+	n := testNode(t, data, reserve)
 	ctx := context.Background()
 	mineN(t, n, 2)
 	to := chain.NewWallet().Address()
@@ -227,7 +230,7 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 	// A SIGKILL is not possible in-process; a Close that cannot compact
 	// would not matter either: read the log as a restart does.
 	n.Close()
-	n2 := testNode(t, data)
+	n2 := testNode(t, data, reserve)
 	for _, id := range acked {
 		if !n2.Chain().Mempool().Has(id) && !txOnMain(n2, id) {
 			t.Fatalf("acknowledged tx %s lost", id)

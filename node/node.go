@@ -108,6 +108,9 @@ type Config struct {
 	// TxLogCompactAt: the pending-transaction log is compacted past this
 	// size (and twice its size after the last compaction); default 4 MiB.
 	TxLogCompactAt int64
+	// TxLogPrealloc: the log grows by this much zeroed space at a time
+	// (chain.TxLogOptions.Prealloc); zero: its default.
+	TxLogPrealloc int64
 	// MempoolMaxTxs caps the mempool (chain.Options); default 10,000.
 	MempoolMaxTxs int
 	// MaxAcknowledged bounds the transactions acknowledged and not yet
@@ -538,6 +541,8 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	if err := n.acked.room(); err != nil {
 		return err
 	}
+	promise := n.expectLog()
+	defer promise.Cancel()
 	// Acknowledged-to-be before it is in the pool, so an eviction racing
 	// with the fsync still parks it.
 	fresh := n.acked.addNew(tx)
@@ -547,13 +552,13 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 		}
 		return err
 	}
-	return n.acceptTx(tx, fresh)
+	return n.acceptTx(tx, fresh, promise)
 }
 
 // acceptTx makes an admitted local transaction durable, then announces it.
 // fresh: tx was not acknowledged before, so a failure takes it back.
-func (n *Node) acceptTx(tx *chain.Tx, fresh bool) error {
-	if err := n.logTx(tx); err != nil {
+func (n *Node) acceptTx(tx *chain.Tx, fresh bool, promise *chain.TxLogPromise) error {
+	if err := n.logTx(tx, promise); err != nil {
 		if fresh {
 			n.acked.remove(tx.ID())
 		}
@@ -572,6 +577,8 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	if err := n.acked.room(); err != nil {
 		return nil, err
 	}
+	promise := n.expectLog()
+	defer promise.Cancel()
 	// The nonce needs one admission at a time; the fsync does not, so
 	// concurrent sends share it (group commit).
 	n.sendMu.Lock()
@@ -588,7 +595,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	n.sendMu.Unlock()
 	switch {
 	case behindParked:
-		if err := n.logTx(tx); err != nil {
+		if err := n.logTx(tx, promise); err != nil {
 			n.acked.remove(tx.ID())
 			return nil, err
 		}
@@ -598,7 +605,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	case err != nil:
 		return nil, err
 	}
-	if err := n.acceptTx(tx, true); err != nil {
+	if err := n.acceptTx(tx, true, promise); err != nil {
 		return nil, err
 	}
 	return tx, nil
