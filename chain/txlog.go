@@ -286,8 +286,8 @@ func (p *TxLogPromise) Append(txs ...*Tx) error {
 	if p == nil {
 		return nil
 	}
-	if p.ended {
-		panic("txlog: promise ended twice")
+	if p.ended { // a caller's bug: refuse rather than miscount the writer's wait
+		return fmt.Errorf("txlog %s: promise already ended: %w", p.l.path, ErrTxLogUnavailable)
 	}
 	p.ended = true
 	return p.l.append(txs, true)
