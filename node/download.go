@@ -1,9 +1,12 @@
 package node
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -530,8 +533,10 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 		return err
 	}
 	defer release()
+	var buf []byte
+	defer func() { putFrameBuf(buf) }()
 	for {
-		frame, err := readFrame(r, n.batchLimit())
+		frame, err := readFrameInto(r, n.batchLimit(), &buf)
 		var blocks []*chain.Block
 		if err == nil {
 			blocks, err = decodeBatch(frame, n.cfg.SyncBatchBlocks, n.cfg.Params.MaxBlockBytes)
@@ -572,6 +577,42 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 		req.last = time.Now()
 		d.mu.Unlock()
 		d.signal()
+	}
+}
+
+// frameBufs holds the download's frame buffers: a frame is garbage once
+// decoded (the blocks copy what they keep), and a fresh one per frame of
+// up to 4 MiB, zeroed, was most of the bytes a sync allocated.
+var frameBufs sync.Pool
+
+// readFrameInto is readFrame reading into *buf, grown as needed (from
+// frameBufs at first); the frame is valid until the next call.
+func readFrameInto(r *bufio.Reader, limit int, buf *[]byte) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(limit) {
+		return nil, fmt.Errorf("frame of %d bytes, limit %d: %w", n, limit, errFrameTooBig)
+	}
+	if *buf == nil {
+		if b, ok := frameBufs.Get().(*[]byte); ok {
+			*buf = *b
+		}
+	}
+	if uint64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	frame := (*buf)[:n]
+	if _, err := io.ReadFull(r, frame); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+func putFrameBuf(b []byte) {
+	if b != nil {
+		frameBufs.Put(&b)
 	}
 }
 
