@@ -24,6 +24,10 @@ type pending struct {
 	scratch *overlay
 }
 
+// scratchMax is the most accounts a block may touch for extend to keep
+// its scratch map for the next block.
+const scratchMax = 256
+
 // blockEnc is a block's two records as processBlock stores them: its
 // encoding and its header record (status stored).
 type blockEnc struct{ block, header []byte }
@@ -335,8 +339,13 @@ func (c *Chain) extend(p *pending, target *blockNode) (*blockNode, error) {
 	if err != nil {
 		return target, err
 	}
-	for a, acct := range child.accts {
-		p.state.accts[a] = acct
+	// The undo record names every account the block wrote, once: walked
+	// instead of the map, whose walk (and clear) costs its capacity.
+	for _, u := range undo {
+		p.state.accts[u.addr] = child.accts[u.addr]
+	}
+	if len(undo) > scratchMax {
+		p.scratch = nil // a big block's map: not kept for small ones
 	}
 	i, k := target.header.Index, keyOf(target.header.Index, target.hash)
 	p.main[i] = target
