@@ -44,3 +44,34 @@ func BenchmarkSyncCoinbase(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(k*b.N), "µs/block")
 }
+
+// BenchmarkSyncSigned: the same with 2,000 blocks of 10 signed transfers,
+// issue 12's first goal's shape at a fifth of its length.
+func BenchmarkSyncSigned(b *testing.B) {
+	const k = 2000
+	p := chain.TestParams()
+	dir := b.TempDir()
+	buildChain(b, dir, p, k, 10)
+	srv := testNode(b, dir, func(c *Config) { c.NoAutoSync = true })
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		d := testNode(b, "", func(c *Config) { c.NoAutoSync = true })
+		id, err := d.Connect(ctx, srv.Addrs()[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := d.SyncFrom(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if got := d.Chain().Tip().Index; got != uint64(k)+1 {
+			b.Fatalf("synced to %d, want %d", got, k+1)
+		}
+		d.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(k*b.N), "µs/block")
+}
