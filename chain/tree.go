@@ -18,13 +18,26 @@ type blockNode struct {
 }
 
 func newBlockNode(h Hash, header Header, parent *blockNode) *blockNode {
-	n := &blockNode{hash: h, header: header, parent: parent}
+	// One allocation for the node, its work and the work's words, not
+	// three: headers first makes a node per header, opening a store one
+	// per stored block.
+	nw := new(nodeWithWork)
+	nw.w.SetBits(nw.words[:0])
+	n := &nw.n
+	*n = blockNode{hash: h, header: header, parent: parent, work: &nw.w}
 	if parent != nil {
-		n.work = new(big.Int).Add(workOf(header.Bits), parent.work)
+		nw.w.Add(workOf(header.Bits), parent.work)
 	} else {
-		n.work = new(big.Int).Set(workOf(header.Bits))
+		nw.w.Set(workOf(header.Bits))
 	}
 	return n
+}
+
+// nodeWithWork is a blockNode with room for its work.
+type nodeWithWork struct {
+	n     blockNode
+	w     big.Int
+	words [slabWords]big.Word
 }
 
 // nodeSlab hands out tree nodes, with their work's big.Int and its words,
