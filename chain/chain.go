@@ -39,6 +39,7 @@ type Chain struct {
 	network  Hash              // the genesis hash, which signatures commit to
 	proven   map[Hash]struct{} // blocks of header chains proven heavier than our head
 	sigs     *sigCache         // transfers verified ahead of their block (sigcache.go)
+	slab     nodeSlab          // where processBlock's tree nodes come from (tree.go)
 }
 
 // Open opens the ledger stored at path, creating it with the genesis block of
@@ -426,7 +427,8 @@ func (c *Chain) AddBlock(b *Block) (*AddResult, error) {
 		return nil, err
 	}
 	p := c.begin()
-	res, err := c.processBlock(p, b, h, mode)
+	r, err := c.processBlock(p, b, h, mode)
+	res := &r
 	if err == nil && res.Status != StatusOrphan {
 		// Not for an orphan: its waiting children would be taken out of
 		// the pool and fail for want of a parent.
@@ -531,16 +533,20 @@ func (c *Chain) addBlocks(blocks []*Block, pre *Prechecked) (int, *AddResult, er
 	if err := c.recoverLocked(); err != nil {
 		return 0, nil, err
 	}
-	p := c.begin()
+	p := c.beginSized(len(good))
 	res := &AddResult{}
 	n := known
 	var err error
 	var added []Hash
 	for i, b := range good {
-		var r *AddResult
+		var r AddResult
 		// The batch's context was checked above, so the low-work rule
 		// has passed for the branch as a whole.
-		r, err = c.processBlock(p, b, hashes[i], addMode{checked: true, allowLow: true, contextChecked: true})
+		mode := addMode{checked: true, allowLow: true, contextChecked: true}
+		if pre != nil && known+i < len(pre.enc) {
+			mode.enc = &pre.enc[known+i]
+		}
+		r, err = c.processBlock(p, b, hashes[i], mode)
 		if errors.Is(err, ErrKnownBlock) {
 			err = nil
 			n++
@@ -584,6 +590,11 @@ func (c *Chain) checkBatchContext(blocks []*Block, hashes []Hash) (int, error) {
 	heavy := -1 // the last block whose branch has enough work
 	bad, badErr := -1, error(nil)
 	work := make([]*big.Int, len(blocks))
+	// The batch's nodes live for this check only: from a slab of their
+	// own, and the low-work floor computed once (checkWork's rule).
+	var slab nodeSlab
+	floor := new(big.Int).Mul(workOf(tip.header.Bits), big.NewInt(LowWorkMargin))
+	floor.Sub(tip.work, floor)
 	for i, b := range blocks {
 		h := hashes[i]
 		if n, ok := c.nodes[h]; ok && n.status != statusInvalid {
@@ -603,9 +614,9 @@ func (c *Chain) checkBatchContext(blocks []*Block, hashes []Hash) (int, error) {
 			bad, badErr = i, err
 			break
 		}
-		parent = newBlockNode(h, b.Header, parent)
+		parent = slab.newNode(h, b.Header, parent)
 		work[i] = parent.work
-		if c.checkWork(h, parent.work, tip) == nil {
+		if _, ok := c.proven[h]; ok || parent.work.Cmp(floor) >= 0 {
 			heavy = i
 		}
 	}

@@ -23,8 +23,9 @@ import "fmt"
 type Prechecked struct {
 	blocks []*Block
 	hashes []Hash
-	ok     int   // blocks[:ok] passed
-	err    error // why blocks[ok] did not (nil if ok == len(blocks))
+	enc    []blockEnc // the store records of blocks[:ok], made here rather than in the commit
+	ok     int        // blocks[:ok] passed
+	err    error      // why blocks[ok] did not (nil if ok == len(blocks))
 }
 
 // Len is the number of blocks in the batch.
@@ -60,6 +61,7 @@ func (c *Chain) PrecheckBlocks(blocks []*Block) *Prechecked {
 	if i, err := verifyBlocksTxs(blocks[:pc.ok], c.network, c.sigs); i >= 0 {
 		fail(i, err)
 	}
+	pc.enc = encodeAllForStore(blocks[:pc.ok])
 	return pc
 }
 

@@ -962,3 +962,30 @@ func TestOrphanPoolBounded(t *testing.T) {
 		t.Fatalf("parent of a kept orphan: %+v, %v", res, err)
 	}
 }
+
+// TestBodyDuplicateBothWays: checkBlockBody finds a repeated transaction
+// by a scan in a small block and by a map in a big one (smallBlockTxs);
+// both ways refuse it wherever the copy sits, and pass the block without.
+func TestBodyDuplicateBothWays(t *testing.T) {
+	alice := WalletFromSeed([32]byte{1})
+	bob := WalletFromSeed([32]byte{2})
+	for _, n := range []int{2, smallBlockTxs - 1, smallBlockTxs, smallBlockTxs + 1, 40} {
+		txs := []*Tx{{Recipient: bob.Address(), Amount: 50, Nonce: 7}}
+		for i := range n {
+			txs = append(txs, alice.NewTx(testNet, bob.Address(), 5, 1, uint64(i)))
+		}
+		b := &Block{Header: Header{Index: 7}, Txs: txs}
+		b.MerkleRoot = MerkleRoot(b.Txs)
+		if err := checkBlockBody(b, b.Hash()); err != nil {
+			t.Fatalf("%d transfers, none repeated: %v", n, err)
+		}
+		for _, at := range []int{1, n / 2, n} {
+			dup := *txs[at]
+			bad := &Block{Header: b.Header, Txs: append(slices.Clone(txs), &dup)}
+			bad.MerkleRoot = MerkleRoot(bad.Txs)
+			if err := checkBlockBody(bad, bad.Hash()); !errors.Is(err, ErrDuplicateTx) {
+				t.Fatalf("%d transfers, #%d repeated last: %v, want ErrDuplicateTx", n, at, err)
+			}
+		}
+	}
+}

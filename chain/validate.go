@@ -96,12 +96,18 @@ func checkBlockBody(b *Block, h Hash) error {
 		return fmt.Errorf("block %s: no coinbase: %w", h, ErrBadCoinbase)
 	}
 	// Each id is hashed once, for the duplicate check and the Merkle root
-	// (which overwrites its input, so it gets a copy).
-	ids := make([]Hash, len(b.Txs))
-	for i, tx := range b.Txs {
-		ids[i] = tx.ID()
+	// (which overwrites its input, so it gets a copy). A small block's ids
+	// stay on the stack: a sync checks thousands of blocks of a few
+	// transactions, and these were three allocations each.
+	var idBuf, levelBuf [smallBlockTxs]Hash
+	ids, level := idBuf[:0], levelBuf[:0]
+	if len(b.Txs) > smallBlockTxs {
+		ids, level = make([]Hash, 0, len(b.Txs)), make([]Hash, 0, len(b.Txs))
 	}
-	if merkleRootOfIDs(slices.Clone(ids)) != b.MerkleRoot {
+	for _, tx := range b.Txs {
+		ids = append(ids, tx.ID())
+	}
+	if merkleRootOfIDs(append(level, ids...)) != b.MerkleRoot {
 		return fmt.Errorf("block %s: %w", h, ErrBadMerkleRoot)
 	}
 	cb := b.Txs[0]
@@ -111,13 +117,20 @@ func checkBlockBody(b *Block, h Hash) error {
 	if err := checkAddressMemo(cb.Recipient); err != nil {
 		return fmt.Errorf("block %s: coinbase recipient: %w", h, err)
 	}
-	seen := make(map[Hash]struct{}, len(b.Txs))
+	var seen map[Hash]struct{} // a small block is searched instead
+	if len(b.Txs) > smallBlockTxs {
+		seen = make(map[Hash]struct{}, len(b.Txs))
+	}
 	for i, tx := range b.Txs {
 		id := ids[i]
-		if _, dup := seen[id]; dup {
+		if seen != nil {
+			if _, dup := seen[id]; dup {
+				return fmt.Errorf("block %s: tx %s twice: %w", h, id, ErrDuplicateTx)
+			}
+			seen[id] = struct{}{}
+		} else if slices.Contains(ids[:i], id) {
 			return fmt.Errorf("block %s: tx %s twice: %w", h, id, ErrDuplicateTx)
 		}
-		seen[id] = struct{}{}
 		if i == 0 {
 			continue
 		}
@@ -130,6 +143,10 @@ func checkBlockBody(b *Block, h Hash) error {
 	}
 	return nil
 }
+
+// smallBlockTxs is the most transactions checkBlockBody handles without
+// allocating.
+const smallBlockTxs = 16
 
 // verifyBlockTxs runs verifyTx on a block's transfers, batch-verified and,
 // when there are many, on all cores (chain/batchverify.go).
