@@ -18,8 +18,11 @@ import (
 
 // TxLog is an append-only, fsync'd log of pending transactions: what makes
 // an acknowledgement durable. Append returns once the transactions are on
-// disk; concurrent appenders share one write and one fsync (group commit).
-// A submitter that announces its append before validating (Expect) is
+// disk; concurrent appenders copy their records into one batch, which one
+// writer goroutine writes with one write and one fdatasync, then answers
+// all at once by closing the batch's channel (group commit: no allocation
+// or hand-off a record). A submitter that announces its append before
+// validating (Expect) is
 // waited for, briefly, so that concurrent submitters share one fsync
 // rather than each paying one. The file grows by zeroed chunks, so that an
 // append overwrites allocated space and its fdatasync flushes data only.
@@ -37,13 +40,13 @@ type TxLog struct {
 	path string
 	opts TxLogOptions
 
-	life   sync.RWMutex // Append holds it shared while queueing; Close exclusively
-	closed bool
-	reqs   chan *txLogReq
-	done   chan struct{}
-
-	// Expect calls so far; the writer counts the promises that ended.
-	expected atomic.Int64
+	mu       sync.Mutex
+	cur      *txLogBatch  // the records the writer takes next
+	open     int          // promises not ended
+	compacts []chan error // Compact calls waiting
+	closed   bool
+	kick     chan struct{} // cap 1: wakes the writer
+	done     chan struct{} // closed when the writer has ended
 
 	// Owned by the committer goroutine (and OpenTxLog before it starts).
 	f         *os.File
@@ -51,7 +54,6 @@ type TxLog struct {
 	alloc     int64 // file length: size, then zeroed space
 	liveSize  int64 // size after the last compaction
 	lastRetry time.Time
-	ended     int64 // promises ended (appended or cancelled)
 
 	broken atomic.Pointer[TxLogError] // non-nil while writes fail
 
@@ -67,8 +69,6 @@ type TxLogOptions struct {
 	CompactAt int64
 	// RetryInterval is how often a broken log tries to recover; default 1 s.
 	RetryInterval time.Duration
-	// MaxBatch caps the records of one write; default 4096.
-	MaxBatch int
 	// Linger caps how long the writer holds a batch for appends announced
 	// by Expect and not yet made; default 2 ms. Negative: never hold.
 	Linger time.Duration
@@ -106,13 +106,17 @@ const txLogRecord = 4 + TxSize // CRC-32C of the encoding, then the encoding
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-type txLogReq struct {
-	buf      []byte
-	n        int
-	compact  bool
-	promised bool       // ends an Expect: an append or a cancel
-	done     chan error // nil: a cancel
+// txLogBatch is one write and one sync: appenders copy their records into
+// the current batch and wait for its done; the writer swaps it for a new
+// one, writes it and closes done.
+type txLogBatch struct {
+	buf  []byte
+	n    int
+	err  error
+	done chan struct{}
 }
+
+func newTxLogBatch() *txLogBatch { return &txLogBatch{done: make(chan struct{})} }
 
 // OpenTxLog opens (or creates) the log at path and returns the
 // transactions it holds, in log order, each once. A torn or damaged tail is
@@ -124,9 +128,6 @@ func OpenTxLog(path string, opts TxLogOptions) (*TxLog, []*Tx, error) {
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = time.Second
 	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 4096
-	}
 	if opts.Linger == 0 {
 		opts.Linger = 2 * time.Millisecond
 	}
@@ -136,7 +137,7 @@ func OpenTxLog(path string, opts TxLogOptions) (*TxLog, []*Tx, error) {
 	if opts.Live == nil {
 		opts.Live = func() []*Tx { return nil }
 	}
-	l := &TxLog{path: path, opts: opts, reqs: make(chan *txLogReq, 1024), done: make(chan struct{})}
+	l := &TxLog{path: path, opts: opts, cur: newTxLogBatch(), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	txs, good, err := readTxLog(path)
 	if err != nil {
 		return nil, nil, err
@@ -243,31 +244,42 @@ func (l *TxLog) Append(txs ...*Tx) error {
 }
 
 func (l *TxLog) append(txs []*Tx, promised bool) error {
-	buf := make([]byte, 0, len(txs)*txLogRecord)
-	for _, tx := range txs {
-		buf = appendRecord(buf, tx)
+	l.mu.Lock()
+	if promised {
+		l.open--
 	}
-	req := &txLogReq{buf: buf, n: len(txs), promised: promised, done: make(chan error, 1)}
-	if err := l.send(req); err != nil {
-		return err
-	}
-	return <-req.done
-}
-
-func (l *TxLog) send(req *txLogReq) error {
-	l.life.RLock()
-	defer l.life.RUnlock()
 	if l.closed {
+		l.mu.Unlock()
 		return fmt.Errorf("txlog %s: closed: %w", l.path, ErrTxLogUnavailable)
 	}
-	l.reqs <- req
-	return nil
+	b := l.cur
+	first := b.n == 0
+	for _, tx := range txs {
+		b.buf = appendRecord(b.buf, tx)
+	}
+	b.n += len(txs)
+	// The writer needs waking for a new batch, and when a held one has
+	// every promised record; in between it sleeps.
+	wake := first || l.open <= 0
+	l.mu.Unlock()
+	if wake {
+		l.wake()
+	}
+	<-b.done
+	return b.err
+}
+
+func (l *TxLog) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default: // already woken
+	}
 }
 
 // A TxLogPromise announces an Append before the work that leads to it (a
 // submitter validating its transaction). While promises are open the
 // writer holds its batch for them, up to TxLogOptions.Linger, instead of
-// fsyncing without them: under load, submitters then share fsyncs instead
+// syncing without them: under load, submitters then share syncs instead
 // of each paying one and waiting for the next. End a promise with one
 // Append or Cancel; a nil promise does nothing.
 type TxLogPromise struct {
@@ -277,7 +289,9 @@ type TxLogPromise struct {
 
 // Expect opens a promise.
 func (l *TxLog) Expect() *TxLogPromise {
-	l.expected.Add(1)
+	l.mu.Lock()
+	l.open++
+	l.mu.Unlock()
 	return &TxLogPromise{l: l}
 }
 
@@ -288,6 +302,10 @@ func (p *TxLogPromise) Append(txs ...*Tx) error {
 	}
 	if p.ended { // a caller's bug: refuse rather than miscount the writer's wait
 		return fmt.Errorf("txlog %s: promise already ended: %w", p.l.path, ErrTxLogUnavailable)
+	}
+	if len(txs) == 0 {
+		p.Cancel()
+		return nil
 	}
 	p.ended = true
 	return p.l.append(txs, true)
@@ -300,96 +318,65 @@ func (p *TxLogPromise) Cancel() {
 		return
 	}
 	p.ended = true
-	p.l.send(&txLogReq{promised: true}) // closed: the writer is gone anyway
+	l := p.l
+	l.mu.Lock()
+	l.open--
+	wake := l.open <= 0 && l.cur.n > 0
+	l.mu.Unlock()
+	if wake {
+		l.wake()
+	}
 }
 
-// gather takes what waits, then holds the batch while promised appends
-// are on their way, up to the linger.
-func (l *TxLog) gather(take func(*txLogReq), n *int) {
+// hold waits, up to the linger, while promised records are on their way
+// to the batch.
+func (l *TxLog) hold() {
+	if l.opts.Linger < 0 {
+		return
+	}
 	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for *n < l.opts.MaxBatch {
-		select {
-		case r, ok := <-l.reqs:
-			if !ok {
-				return
-			}
-			take(r)
-			continue
-		default:
-		}
-		if l.opts.Linger < 0 || l.expected.Load() <= l.ended {
-			return
+	for {
+		l.mu.Lock()
+		waiting := l.open > 0 && l.cur.n > 0 && !l.closed && len(l.compacts) == 0
+		l.mu.Unlock()
+		if !waiting {
+			break
 		}
 		if timer == nil {
 			timer = time.NewTimer(l.opts.Linger)
 			l.holds.Add(1)
 		}
 		select {
-		case r, ok := <-l.reqs:
-			if !ok {
-				return
-			}
-			take(r)
+		case <-l.kick:
+			continue
 		case <-timer.C:
-			return
 		}
+		break
+	}
+	if timer != nil {
+		timer.Stop()
 	}
 }
 
-// commit is the one writer: it takes every request waiting, writes them
-// with one write and one fsync, and answers them all.
+// commit is the one writer: woken by a batch's first record, it holds the
+// batch for promised records, then writes it with one write and one sync
+// and answers everyone in it at once.
 func (l *TxLog) commit() {
 	defer close(l.done)
-	var batch, compacts []*txLogReq
-	var buf []byte
-	for req := range l.reqs {
-		batch, compacts = batch[:0], compacts[:0]
-		n := 0
-		take := func(r *txLogReq) {
-			if r.promised {
-				l.ended++
-			}
-			switch {
-			case r.compact:
-				compacts = append(compacts, r)
-			case r.done != nil:
-				batch = append(batch, r)
-				n += r.n
-			}
+	for {
+		<-l.kick
+		l.hold()
+		l.mu.Lock()
+		var b *txLogBatch
+		if l.cur.n > 0 {
+			b, l.cur = l.cur, newTxLogBatch()
 		}
-		take(req)
-		l.gather(take, &n)
-		if len(batch) > 0 {
-			err := l.Err()
-			if err != nil {
-				err = l.recover()
-			}
-			if err == nil {
-				buf = buf[:0]
-				for _, r := range batch {
-					buf = append(buf, r.buf...)
-				}
-				err = l.write(buf)
-			}
-			if err == nil { // counted before the answers, for their callers
-				l.batches.Add(1)
-				l.records.Add(int64(n))
-			}
-			for _, r := range batch {
-				r.done <- err
-			}
-			if err == nil {
-				if len(compacts) == 0 && l.size > l.opts.CompactAt && l.size > 2*l.liveSize {
-					if err := l.compact(l.opts.Live()); err != nil {
-						l.fail(err)
-					}
-				}
-			}
+		compacts := l.compacts
+		l.compacts = nil
+		closed := l.closed
+		l.mu.Unlock()
+		if b != nil {
+			l.writeBatch(b, len(compacts) > 0)
 		}
 		if len(compacts) > 0 {
 			err := l.compact(l.opts.Live())
@@ -398,12 +385,37 @@ func (l *TxLog) commit() {
 			} else {
 				l.broken.Store(nil)
 			}
-			for _, r := range compacts {
-				r.done <- err
+			for _, c := range compacts {
+				c <- err
 			}
 		}
-		clear(batch)
-		clear(compacts)
+		if closed {
+			return
+		}
+	}
+}
+
+// writeBatch writes b (recovering a broken log first, at most once a
+// RetryInterval), answers its appenders and compacts a grown log unless a
+// compaction follows anyway.
+func (l *TxLog) writeBatch(b *txLogBatch, compacting bool) {
+	err := l.Err()
+	if err != nil {
+		err = l.recover()
+	}
+	if err == nil {
+		err = l.write(b.buf)
+	}
+	if err == nil { // counted before the answers, for their callers
+		l.batches.Add(1)
+		l.records.Add(int64(b.n))
+	}
+	b.err = err
+	close(b.done)
+	if err == nil && !compacting && l.size > l.opts.CompactAt && l.size > 2*l.liveSize {
+		if err := l.compact(l.opts.Live()); err != nil {
+			l.fail(err)
+		}
 	}
 }
 
@@ -513,15 +525,16 @@ func syncDir(dir string) error {
 // writer (so no append is lost): call it once replayed transactions are
 // re-admitted. On success a broken log works again.
 func (l *TxLog) Compact() error {
-	req := &txLogReq{compact: true, done: make(chan error, 1)}
-	l.life.RLock()
+	done := make(chan error, 1)
+	l.mu.Lock()
 	if l.closed {
-		l.life.RUnlock()
+		l.mu.Unlock()
 		return fmt.Errorf("txlog %s: closed: %w", l.path, ErrTxLogUnavailable)
 	}
-	l.reqs <- req
-	l.life.RUnlock()
-	return <-req.done
+	l.compacts = append(l.compacts, done)
+	l.mu.Unlock()
+	l.wake()
+	return <-done
 }
 
 // TxLogStats counts the log's work since it was opened: batches (each one
@@ -539,14 +552,14 @@ func (l *TxLog) Stats() TxLogStats {
 // Close waits for queued appends, compacts the log to the live
 // transactions (a clean shutdown leaves a short file) and closes it.
 func (l *TxLog) Close() error {
-	l.life.Lock()
+	l.mu.Lock()
 	if l.closed {
-		l.life.Unlock()
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
-	close(l.reqs)
-	l.life.Unlock()
+	l.mu.Unlock()
+	l.wake()
 	<-l.done
 	var err error
 	if l.Err() == nil {
