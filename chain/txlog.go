@@ -342,6 +342,12 @@ func (l *TxLog) hold() {
 	}
 	deadline := time.Now().Add(l.opts.Linger)
 	held := false
+	count := func() { // once a batch, when it is first held
+		if !held {
+			held = true
+			l.holds.Add(1)
+		}
+	}
 	for {
 		l.mu.Lock()
 		n, stop := l.cur.n, l.closed || len(l.compacts) > 0
@@ -356,7 +362,7 @@ func (l *TxLog) hold() {
 		if !grew {
 			break
 		}
-		held = true
+		count()
 	}
 	var timer *time.Timer
 	for {
@@ -369,7 +375,7 @@ func (l *TxLog) hold() {
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
-			held = true
+			count()
 		}
 		select {
 		case <-l.kick:
@@ -380,9 +386,6 @@ func (l *TxLog) hold() {
 	}
 	if timer != nil {
 		timer.Stop()
-	}
-	if held {
-		l.holds.Add(1)
 	}
 }
 
