@@ -245,6 +245,15 @@ func (l *TxLog) Append(txs ...*Tx) error {
 }
 
 func (l *TxLog) append(txs []*Tx, promised bool) error {
+	// Encoded outside the lock, which every submitter takes.
+	var one [txLogRecord]byte
+	recs := one[:0]
+	if len(txs) > 1 {
+		recs = make([]byte, 0, len(txs)*txLogRecord)
+	}
+	for _, tx := range txs {
+		recs = appendRecord(recs, tx)
+	}
 	l.mu.Lock()
 	if promised {
 		l.open--
@@ -255,9 +264,7 @@ func (l *TxLog) append(txs []*Tx, promised bool) error {
 	}
 	b := l.cur
 	first := b.n == 0
-	for _, tx := range txs {
-		b.buf = appendRecord(b.buf, tx)
-	}
+	b.buf = append(b.buf, recs...)
 	b.n += len(txs)
 	// The writer needs waking for a new batch, and when a held one has
 	// every promised record; in between it sleeps.
