@@ -73,6 +73,10 @@ func TestStoreFormat2Opens(t *testing.T) {
 		added = append(added, g.next(t, 60))
 	}
 
+	// `gossipchain store check` reads it read-only, as it is.
+	if r, err := CheckStore(path); err != nil || r.Blocks != len(old)+1 {
+		t.Fatalf("CheckStore of the format 2 store: %+v, %v", r, err)
+	}
 	c := open()
 	if got := c.Tip(); got.Index != uint64(len(old)+1) || got.Hash != old[len(old)-1].Hash() {
 		t.Fatalf("tip of the old store: %d %s", got.Index, got.Hash)
