@@ -48,8 +48,8 @@ func (m *Mempool) Each(fn func(id Hash, tx *Tx)) {
 // CheckBlockShape runs the checks of a block that need neither the tree
 // nor state nor signatures: limits, proof of work against its own bits,
 // Merkle root, coinbase shape, duplicates, amounts. Compact relay runs it
-// on a rebuilt block before forwarding it, ahead of AddBlock (which repeats
-// it): a block that fails here is invalid for every body that matches its
+// on a rebuilt block before forwarding it, then adds it with
+// AddShapedBlock, which does not repeat it: a block that fails here is invalid for every body that matches its
 // header, except a duplicated-transaction body (ErrDuplicateTx), which can
 // share the Merkle root of a valid one (CVE-2012-2459).
 func CheckBlockShape(b *Block, p Params) error {

@@ -265,15 +265,32 @@ func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Bloc
 	if len(m.byID) == 0 && len(m.bySender) == 0 && !holdsTransfers(disconnected) {
 		return // nothing to keep or drop: a sync into an empty pool hashes no ids
 	}
-	inChain := make(map[Hash]bool)
+	// Ids of pending transactions are the pool's keys, and a block rebuilt
+	// from a compact one holds the pool's own *Tx: hashing each id again
+	// cost three SHA-256 passes over a 2,000-tx block at every node.
+	known := make(map[*Tx]Hash, len(m.byID))
+	for id, tx := range m.byID {
+		known[tx] = id
+	}
+	idOf := func(tx *Tx) Hash {
+		if id, ok := known[tx]; ok {
+			return id
+		}
+		return tx.ID()
+	}
+	n := 0
+	for _, b := range connected {
+		n += len(b.Txs) - 1
+	}
+	inChain := make(map[Hash]bool, n)
 	for _, b := range connected {
 		for _, tx := range b.Txs[1:] {
-			inChain[tx.ID()] = true
+			inChain[idOf(tx)] = true
 		}
 	}
 	bySender := make(map[Address][]*Tx)
 	add := func(tx *Tx) {
-		if !inChain[tx.ID()] {
+		if !inChain[idOf(tx)] {
 			bySender[tx.Sender] = append(bySender[tx.Sender], tx)
 		}
 	}
@@ -324,7 +341,7 @@ func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Bloc
 	for h.Len() > 0 && len(m.byID) < m.maxCount && m.bytes+TxSize <= m.maxBytes {
 		q := h[0]
 		tx := q[0]
-		m.byID[tx.ID()] = tx
+		m.byID[idOf(tx)] = tx
 		m.bySender[tx.Sender] = append(m.bySender[tx.Sender], tx)
 		m.bytes += TxSize
 		if len(q) == 1 {
@@ -337,7 +354,7 @@ func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Bloc
 	seen := make(map[Hash]bool)
 	for s, txs := range bySender {
 		for _, tx := range txs {
-			id := tx.ID()
+			id := idOf(tx)
 			if _, kept := m.byID[id]; kept || seen[id] || tx.Nonce < nonces[s] {
 				continue // kept, reported already (a block's copy), or stale
 			}

@@ -68,3 +68,25 @@ func TestMempoolResetKeepsNonceOrder(t *testing.T) {
 	// Heads: b0 (3) beats a0 (1); then b1 (2) beats a0 (1); then a0.
 	wantOrder(t, c.Mempool().Pending(), b0, b1, a0)
 }
+
+// BenchmarkMempoolResetAfterBlock: the pool's reset after a 2,000-transfer
+// block of its own transactions (a block rebuilt from a compact one holds
+// the pool's *Tx), as each node does after each such block.
+func BenchmarkMempoolResetAfterBlock(b *testing.B) {
+	txs := validTxs(2000)
+	blk := &Block{Txs: append([]*Tx{{}}, txs...)}
+	mined := func(Address) Account { return Account{Balance: 1 << 40, Nonce: 1 << 20} }
+	m := NewMempool(10000, 1<<30)
+	for b.Loop() {
+		b.StopTimer()
+		m.byID, m.bySender = make(map[Hash]*Tx, len(txs)), make(map[Address][]*Tx)
+		for _, tx := range txs {
+			m.byID[tx.ID()] = tx
+			m.bySender[tx.Sender] = append(m.bySender[tx.Sender], tx)
+		}
+		b.StartTimer()
+		if dropped := m.resetLocked(mined, []*Block{blk}, nil); len(dropped) != 0 || len(m.byID) != 0 {
+			b.Fatalf("%d dropped, %d left", len(dropped), len(m.byID))
+		}
+	}
+}

@@ -136,6 +136,14 @@ func (s *Store) checkRecords(tx *bolt.Tx, t *storedTree, r *StoreReport) []strin
 			}
 			continue
 		}
+		if v == nil { // a large record: a nested bucket
+			if v = getRecord(blocks, k); v == nil {
+				if !add(fmt.Errorf("block record %x: a nested bucket without its value", k)) {
+					return problems
+				}
+				continue
+			}
+		}
 		if _, err := s.storedBlock(recordKey(k), v); err != nil {
 			if !add(err) {
 				return problems
@@ -156,7 +164,7 @@ func (s *Store) checkRecords(tx *bolt.Tx, t *storedTree, r *StoreReport) []strin
 			continue // the genesis is never disconnected
 		}
 		k := keyOf(uint64(i+1), h)
-		v := undo.Get(k[:])
+		v := getRecord(undo, k[:])
 		if v == nil {
 			if !add(fmt.Errorf("undo record of main-chain block %d (%s) is missing", i+1, h)) {
 				return problems

@@ -29,7 +29,8 @@ const damageChildEnv = "GOSSIPCHAIN_DAMAGE_CHILD_STORE"
 const noPreCheckEnv = "GOSSIPCHAIN_DAMAGE_CHILD_NO_PRECHECK"
 
 // damageFixture builds a store of 60 blocks with transfers (several pages
-// in each bucket) and returns its bytes.
+// in each bucket; every fifth block, of 20 transfers, and its undo record
+// large enough to be a nested bucket) and returns its bytes.
 func damageFixture(t *testing.T) []byte {
 	t.Helper()
 	dir := t.TempDir()
@@ -41,8 +42,12 @@ func damageFixture(t *testing.T) []byte {
 	}
 	g := newBlockGen(p)
 	var blocks []*Block
-	for range 60 {
-		blocks = append(blocks, g.next(t, 6))
+	for i := range 60 {
+		n := 6
+		if i%5 == 4 {
+			n = 20
+		}
+		blocks = append(blocks, g.next(t, n))
 	}
 	if n, _, err := c.AddBlocks(blocks); err != nil || n != len(blocks) {
 		t.Fatalf("fixture: %d blocks, %v", n, err)

@@ -222,7 +222,9 @@ func (n *Node) commitOne(e *earlyBlock) {
 	}
 	t0 := time.Now()
 	r.waitNanos.Add(int64(t0.Sub(e.relayedAt)))
-	res, err := n.chain.AddBlock(e.block)
+	// Every relayed block passed checkShape in rebuild (the body as
+	// rebuilt or as fetched whole), and nothing changes it since.
+	res, err := n.chain.AddShapedBlock(e.block)
 	r.addNanos.Add(int64(time.Since(t0)))
 	broke := err != nil && brokeRule(err)
 	r.finish(e, err, broke)
