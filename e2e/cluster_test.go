@@ -945,6 +945,11 @@ func (c *cluster) testScalePeers(t *testing.T) {
 		t.Fatalf("compose up --scale peer=2: %v", err)
 	}
 	defer func() {
+		if t.Failed() { // the scaled peers' logs go with them: keep them first
+			if out, err := c.compose(time.Minute, "logs", "--no-color", "--tail", "80", "peer"); err == nil {
+				t.Logf("last log lines of the scaled peers:\n%s", out)
+			}
+		}
 		if _, err := c.compose(3*time.Minute, "up", "-d", "--no-build", "--scale", "peer=0", "peer"); err != nil {
 			t.Errorf("compose up --scale peer=0: %v", err)
 		}
