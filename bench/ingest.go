@@ -42,12 +42,16 @@ type IngestResult struct {
 	// (group commit), in process and over HTTP.
 	RecordsPerSyncInProcess float64 `json:"records_per_sync_inprocess"`
 	RecordsPerSyncHTTP      float64 `json:"records_per_sync_http"`
-	LoadAvg1                float64 `json:"load_avg_1m"`
+	// Submissions admitted a group (node/admit.go: one batch signature
+	// check a group), in process and over HTTP.
+	TxsPerGroupInProcess float64 `json:"txs_per_admission_group_inprocess"`
+	TxsPerGroupHTTP      float64 `json:"txs_per_admission_group_http"`
+	LoadAvg1             float64 `json:"load_avg_1m"`
 }
 
 // ingestRun is one way's figures.
 type ingestRun struct {
-	rate, cpuUsPerTx, recordsPerSync float64
+	rate, cpuUsPerTx, recordsPerSync, txsPerGroup float64
 }
 
 // perSender is how many transfers (amount 1, fee 1) each funded sender
@@ -122,7 +126,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		defer done()
 		var failed atomic.Int64
 		var first atomic.Value
-		log0, cpu0 := n.TxLogStats(), cpuSeconds()
+		log0, adm0, cpu0 := n.TxLogStats(), n.AdmissionStats(), cpuSeconds()
 		start := time.Now()
 		var wg sync.WaitGroup
 		for _, list := range work {
@@ -138,7 +142,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		}
 		wg.Wait()
 		d := time.Since(start)
-		cpu, log1 := cpuSeconds()-cpu0, n.TxLogStats()
+		cpu, log1, adm1 := cpuSeconds()-cpu0, n.TxLogStats(), n.AdmissionStats()
 		if k := failed.Load(); k > 0 {
 			return res, fmt.Errorf("ingest %s: %d of %d transactions refused, first: %v", name, k, total, first.Load())
 		}
@@ -149,7 +153,10 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		if b := log1.Batches - log0.Batches; b > 0 {
 			res.recordsPerSync = float64(log1.Records-log0.Records) / float64(b)
 		}
-		o.logf("ingest %s: %d txs in %v, %.1f µs CPU a tx, %.1f records a log sync", name, total, d.Round(time.Millisecond), res.cpuUsPerTx, res.recordsPerSync)
+		if g := adm1.Groups - adm0.Groups; g > 0 {
+			res.txsPerGroup = float64(adm1.Txs-adm0.Txs) / float64(g)
+		}
+		o.logf("ingest %s: %d txs in %v, %.1f µs CPU a tx, %.1f records a log sync, %.1f txs an admission group", name, total, d.Round(time.Millisecond), res.cpuUsPerTx, res.recordsPerSync, res.txsPerGroup)
 		return res, ctx.Err()
 	}
 
@@ -166,7 +173,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.TxPerSInProcess, r.CPUUsPerTxInProcess, r.RecordsPerSyncInProcess = nodeRun.rate, nodeRun.cpuUsPerTx, nodeRun.recordsPerSync
+	r.TxPerSInProcess, r.CPUUsPerTxInProcess, r.RecordsPerSyncInProcess, r.TxsPerGroupInProcess = nodeRun.rate, nodeRun.cpuUsPerTx, nodeRun.recordsPerSync, nodeRun.txsPerGroup
 	// The request bodies are encoded before the clock starts: the client's
 	// JSON is not the node's cost.
 	bodies := make(map[*chain.Tx][]byte, total)
@@ -198,7 +205,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.TxPerSHTTP, r.CPUUsPerTxHTTP, r.RecordsPerSyncHTTP = httpRun.rate, httpRun.cpuUsPerTx, httpRun.recordsPerSync
+	r.TxPerSHTTP, r.CPUUsPerTxHTTP, r.RecordsPerSyncHTTP, r.TxsPerGroupHTTP = httpRun.rate, httpRun.cpuUsPerTx, httpRun.recordsPerSync, httpRun.txsPerGroup
 	return r, nil
 }
 
@@ -227,6 +234,7 @@ func (r *IngestResult) Table(w io.Writer) {
 	t.row("POST /transactions/new (HTTP, loopback, durable)", txps(r.TxPerSHTTP), "", "")
 	t.row("process CPU a tx: chain / node / HTTP", fmt.Sprintf("%.0f / %.0f / %.0f µs", r.CPUUsPerTxChain, r.CPUUsPerTxInProcess, r.CPUUsPerTxHTTP), "", "")
 	t.row("records a log fdatasync: node / HTTP", fmt.Sprintf("%.1f / %.1f", r.RecordsPerSyncInProcess, r.RecordsPerSyncHTTP), "", "")
+	t.row("txs an admission group: node / HTTP", fmt.Sprintf("%.1f / %.1f", r.TxsPerGroupInProcess, r.TxsPerGroupHTTP), "", "")
 	t.write(w)
 }
 

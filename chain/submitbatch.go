@@ -57,19 +57,7 @@ func (c *Chain) SubmitTxs(txs []*Tx) []error {
 // submitVerified is SubmitTx (its check order) with the signature verdict given when
 // verified is set.
 func (c *Chain) submitVerified(tx *Tx, id Hash, verified bool, verdict error) error {
-	if tx.IsCoinbase() {
-		return fmt.Errorf("tx %s: transfer with the coinbase sender: %w", id, ErrBadCoinbase)
-	}
-	if err := c.pool.known(id); err != nil {
-		return err
-	}
-	if err := checkTxFields(tx); err != nil {
-		return err
-	}
-	c.mu.RLock()
-	err := c.pool.check(tx, id, c.account)
-	c.mu.RUnlock()
-	if err != nil {
+	if err := c.precheck(tx, id); err != nil {
 		return err
 	}
 	if !verified {
@@ -102,4 +90,29 @@ func (m *Mempool) simulate(tx *Tx, get accountGetter, extra, extraSpent uint64) 
 	}
 	cost := tx.Amount + tx.Fee
 	return acct.Balance >= spent && acct.Balance-spent >= cost
+}
+
+// PrecheckTx runs SubmitTx's checks that come before the signature
+// (coinbase sender, known, fields, nonce, balance and room against the
+// head and the pool) and returns the error SubmitTx would give for them,
+// or nil: then SubmitTx's answer depends on the signature, or on what
+// changes meanwhile. It changes nothing. The node uses it to start a
+// transaction's durable write before the signature check (node/admit.go).
+func (c *Chain) PrecheckTx(tx *Tx) error {
+	return c.precheck(tx, tx.ID())
+}
+
+func (c *Chain) precheck(tx *Tx, id Hash) error {
+	if tx.IsCoinbase() {
+		return fmt.Errorf("tx %s: transfer with the coinbase sender: %w", id, ErrBadCoinbase)
+	}
+	if err := c.pool.known(id); err != nil {
+		return err
+	}
+	if err := checkTxFields(tx); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.pool.check(tx, id, c.account)
 }

@@ -245,6 +245,29 @@ func (l *TxLog) Append(txs ...*Tx) error {
 }
 
 func (l *TxLog) append(txs []*Tx, promised bool) error {
+	return l.start(txs, promised).Wait()
+}
+
+// TxLogPending is an append under way: Wait returns once its records are
+// on disk (or the log is broken: a *TxLogError).
+type TxLogPending struct {
+	b   *txLogBatch
+	err error
+}
+
+// Wait waits for the append's sync. The zero TxLogPending (no log) is
+// done at once.
+func (w TxLogPending) Wait() error {
+	if w.err != nil || w.b == nil {
+		return w.err
+	}
+	<-w.b.done
+	return w.b.err
+}
+
+// start puts txs' records into the current batch and wakes the writer as
+// needed, without waiting for the sync.
+func (l *TxLog) start(txs []*Tx, promised bool) TxLogPending {
 	// Encoded outside the lock, which every submitter takes.
 	var one [txLogRecord]byte
 	recs := one[:0]
@@ -260,7 +283,7 @@ func (l *TxLog) append(txs []*Tx, promised bool) error {
 	}
 	if l.closed {
 		l.mu.Unlock()
-		return fmt.Errorf("txlog %s: closed: %w", l.path, ErrTxLogUnavailable)
+		return TxLogPending{err: fmt.Errorf("txlog %s: closed: %w", l.path, ErrTxLogUnavailable)}
 	}
 	b := l.cur
 	first := b.n == 0
@@ -273,8 +296,7 @@ func (l *TxLog) append(txs []*Tx, promised bool) error {
 	if wake {
 		l.wake()
 	}
-	<-b.done
-	return b.err
+	return TxLogPending{b: b}
 }
 
 func (l *TxLog) wake() {
@@ -305,18 +327,25 @@ func (l *TxLog) Expect() *TxLogPromise {
 
 // Append ends the promise by appending txs, as TxLog.Append.
 func (p *TxLogPromise) Append(txs ...*Tx) error {
+	return p.Start(txs...).Wait()
+}
+
+// Start ends the promise by appending txs without waiting for their sync:
+// the caller goes on (checking the transaction's signature, say) while the
+// writer syncs, and waits with Wait. A nil promise starts nothing.
+func (p *TxLogPromise) Start(txs ...*Tx) TxLogPending {
 	if p == nil {
-		return nil
+		return TxLogPending{}
 	}
 	if p.ended { // a caller's bug: refuse rather than miscount the writer's wait
-		return fmt.Errorf("txlog %s: promise already ended: %w", p.l.path, ErrTxLogUnavailable)
+		return TxLogPending{err: fmt.Errorf("txlog %s: promise already ended: %w", p.l.path, ErrTxLogUnavailable)}
 	}
 	if len(txs) == 0 {
 		p.Cancel()
-		return nil
+		return TxLogPending{}
 	}
 	p.ended = true
-	return p.l.append(txs, true)
+	return p.l.start(txs, true)
 }
 
 // Cancel ends the promise without an append; after Append it does nothing,

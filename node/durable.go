@@ -44,19 +44,36 @@ func (n *Node) openTxLog() error {
 		}
 		return cmp.Compare(a.Nonce, b.Nonce)
 	})
-	n.acked.add(txs...) // promised before the restart (acked.go)
-	admitted, parked := 0, 0
+	// Promised before the restart (acked.go), all but those a submitter
+	// was refused: SubmitTx writes a record before the signature check,
+	// so the log may hold badly signed transactions. The pool refuses
+	// them again; those it parks are not signature-checked by it (the
+	// nonce or balance came first), so they are checked here.
+	n.acked.add(txs...)
+	admitted, parked, refused := 0, 0, 0
+	var park []*chain.Tx
 	for _, tx := range txs {
 		switch err := n.chain.SubmitTx(tx); {
 		case err == nil:
 			admitted++
 		case n.parkable(tx, err):
-			n.parked.add(tx)
-			parked++
+			park = append(park, tx)
+		case errors.Is(err, chain.ErrBadSignature) || errors.Is(err, chain.ErrBadAddress):
+			n.acked.remove(tx.ID())
+			refused++
 		}
 	}
+	for i, err := range chain.VerifyTxs(park, n.chain.GenesisHash()) {
+		if err != nil {
+			n.acked.remove(park[i].ID())
+			refused++
+			continue
+		}
+		n.parked.add(park[i])
+		parked++
+	}
 	if len(txs) > 0 {
-		n.log.Info("replayed the pending-transaction log", "txs", len(txs), "readmitted", admitted, "parked", parked)
+		n.log.Info("replayed the pending-transaction log", "txs", len(txs), "readmitted", admitted, "parked", parked, "badly signed", refused)
 	}
 	if err := log.Compact(); err != nil {
 		// Not fatal: the node starts and refuses new transactions until
@@ -76,20 +93,12 @@ func (n *Node) expectLog() *chain.TxLogPromise {
 	return n.txlog.Expect()
 }
 
-// logTx makes an admitted transaction durable, ending the submitter's
-// promise. When it cannot, the transaction is taken back out of the pool
-// if nothing depends on it, and the caller gets the log's error (the API
-// answers 503).
-func (n *Node) logTx(tx *chain.Tx, promise *chain.TxLogPromise) error {
-	if n.txlog == nil {
-		return nil
-	}
-	var err error
-	if promise != nil {
-		err = promise.Append(tx)
-	} else {
-		err = n.txlog.Append(tx)
-	}
+// logTx waits for an admitted transaction's write (started with
+// TxLogPromise.Start) to be durable. When it cannot be, the transaction is
+// taken back out of the pool if nothing depends on it, and the caller
+// gets the log's error (the API answers 503).
+func (n *Node) logTx(tx *chain.Tx, write chain.TxLogPending) error {
+	err := write.Wait()
 	if err == nil {
 		return nil
 	}

@@ -358,3 +358,57 @@ func TestReorgParksUnfundedTx(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// SubmitTx writes a transaction's record before its signature is checked
+// (node/admit.go), so a log left by a crash may hold badly signed ones.
+// The replay must not take them for acknowledged: not admitted, not
+// parked, and not counted in the wallet's next nonce (a forged
+// transaction in the node's own name would otherwise push the node's
+// transfers behind a nonce that never comes).
+func TestReplayRefusesBadlySignedRecords(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	n := testNode(t, dir)
+	mineN(t, n, 2)
+	me, g := n.Address(), n.Chain().GenesisHash()
+	to := chain.NewWallet().Address()
+	forge := func(nonce uint64) *chain.Tx {
+		tx := chain.NewWallet().NewTx(g, to, 1, 1, nonce)
+		tx.Sender = me // signed by another key
+		return tx
+	}
+	next := forge(0)   // admissible but for its signature
+	gapped := forge(1) // parkable: its nonce is ahead
+	records := n.TxLogStats().Records
+	if err := n.SubmitTx(ctx, next); !errors.Is(err, chain.ErrBadSignature) {
+		t.Fatalf("forged tx: %v, want a bad signature", err)
+	}
+	// Its write was started before the check, and is not waited for.
+	waitFor(t, 5*time.Second, "the forged tx's record written", func() bool { return n.TxLogStats().Records-records == 1 })
+	n.Close()
+	// What a SIGKILL leaves: both records (a clean Close compacted them
+	// away).
+	path := filepath.Join(dir, chain.TxLogFile)
+	l, _, err := chain.OpenTxLog(path, chain.TxLogOptions{Live: func() []*chain.Tx { return []*chain.Tx{next, gapped} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n = testNode(t, dir)
+	if len(n.ParkedTxs()) != 0 || n.Chain().Mempool().Len() != 0 {
+		t.Fatalf("replay kept forged txs: %d parked, %d pending", len(n.ParkedTxs()), n.Chain().Mempool().Len())
+	}
+	if n.acked.len() != 0 {
+		t.Fatalf("replay took %d forged txs for acknowledged", n.acked.len())
+	}
+	if _, nonce := n.Balance(me); nonce != 0 {
+		t.Fatalf("wallet's next nonce %d after replaying forged txs, want 0", nonce)
+	}
+	tx, err := n.Send(ctx, to, 1, 1)
+	if err != nil || tx.Nonce != 0 || !n.Chain().Mempool().Has(tx.ID()) {
+		t.Fatalf("send after replay: nonce %v, err %v", tx, err)
+	}
+}

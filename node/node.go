@@ -189,6 +189,7 @@ type Node struct {
 	txlog               *chain.TxLog
 	parked              parkedTxs // logged txs not admissible yet (durable.go)
 	acked               *ackedTxs // acknowledged, not yet mined (acked.go)
+	admission           *admitter // local submissions admitted in groups (admit.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -268,6 +269,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.acked = newAckedTxs(cfg.MaxAcknowledged)
+	n.admission = newAdmitter(n.chain.SubmitTxs)
 	n.chain.Mempool().OnDrop(n.onPoolDrop)
 	// Replays the pending-transaction log (durable.go); peers hear of the
 	// transactions again at the next rebroadcast.
@@ -543,22 +545,32 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	}
 	promise := n.expectLog()
 	defer promise.Cancel()
+	// The checks that come before the signature first: what they refuse
+	// is not written to the log.
+	if err := n.chain.PrecheckTx(tx); err != nil {
+		return err
+	}
 	// Acknowledged-to-be before it is in the pool, so an eviction racing
 	// with the fsync still parks it.
 	fresh := n.acked.addNew(tx)
-	if err := n.chain.SubmitTx(tx); err != nil {
+	// Its record is synced while its signature is checked: the 201 waits
+	// for the longer of the two, not for both in turn. A transaction
+	// refused now leaves a record that the replay refuses again
+	// (durable.go).
+	write := promise.Start(tx)
+	if err := n.admission.admit(tx); err != nil {
 		if fresh {
 			n.acked.remove(tx.ID())
 		}
 		return err
 	}
-	return n.acceptTx(tx, fresh, promise)
+	return n.acceptTx(tx, fresh, write)
 }
 
 // acceptTx makes an admitted local transaction durable, then announces it.
 // fresh: tx was not acknowledged before, so a failure takes it back.
-func (n *Node) acceptTx(tx *chain.Tx, fresh bool, promise *chain.TxLogPromise) error {
-	if err := n.logTx(tx, promise); err != nil {
+func (n *Node) acceptTx(tx *chain.Tx, fresh bool, write chain.TxLogPending) error {
+	if err := n.logTx(tx, write); err != nil {
 		if fresh {
 			n.acked.remove(tx.ID())
 		}
@@ -595,7 +607,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	n.sendMu.Unlock()
 	switch {
 	case behindParked:
-		if err := n.logTx(tx, promise); err != nil {
+		if err := n.logTx(tx, promise.Start(tx)); err != nil {
 			n.acked.remove(tx.ID())
 			return nil, err
 		}
@@ -605,7 +617,7 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	case err != nil:
 		return nil, err
 	}
-	if err := n.acceptTx(tx, true, promise); err != nil {
+	if err := n.acceptTx(tx, true, promise.Start(tx)); err != nil {
 		return nil, err
 	}
 	return tx, nil
