@@ -10,6 +10,7 @@
 //	                          {"sender","recipient","amount","fee","nonce","signature"[,"id"]} submits
 //	                          a transaction signed elsewhere.
 //	                          201 {"message":"Transaction will be added to Block N","id"}, N = head index + 1
+//	                          (a node-wallet transfer behind the wallet's parked ones says it waits)
 //	GET /chain                200 {"chain":[blocks],"length":N}
 //	POST /nodes/register      {"nodes":[...]}: multiaddrs ending in /p2p/<peer-id>, or another node's
 //	                          API as http://host:port or host:port (its /status gives its multiaddrs).

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -500,4 +501,44 @@ func randomPeerID(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return id.String()
+}
+
+// A transfer from the node's wallet that waits behind the wallet's own
+// parked transfer (evicted from a full pool) is acknowledged, but its 201
+// says it is not pending yet instead of naming the next block.
+func TestNewTxBehindParkedSaysSo(t *testing.T) {
+	tn := newTestNodeOpts(t, Options{}, func(c *node.Config) { c.MempoolMaxTxs = 2 })
+	ctx := context.Background()
+	bob, carol := seedWallet(1), seedWallet(2)
+	for range 2 {
+		if _, err := tn.n.MineBlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range []*chain.Wallet{bob, carol} {
+		if _, err := tn.n.Send(ctx, w.Address(), 10, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tn.n.MineBlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	to := seedWallet(3).Address().String()
+	first := mustJSON[txReply](t, 201, "POST", tn.url+"/transactions/new", fmt.Sprintf(`{"recipient":%q,"amount":1,"fee":1}`, to))
+	if !strings.HasPrefix(first.Message, "Transaction will be added to Block") {
+		t.Fatalf("first transfer: %q", first.Message)
+	}
+	g, recipient := tn.n.Chain().GenesisHash(), seedWallet(3).Address()
+	for _, tx := range []*chain.Tx{bob.NewTx(g, recipient, 1, 5, 0), carol.NewTx(g, recipient, 1, 6, 0)} {
+		if err := tn.n.Chain().SubmitTx(tx); err != nil { // better fees: the pool evicts ours
+			t.Fatal(err)
+		}
+	}
+	if len(tn.n.ParkedTxs()) != 1 {
+		t.Fatalf("setup: %d parked, want the node's first transfer", len(tn.n.ParkedTxs()))
+	}
+	second := mustJSON[txReply](t, 201, "POST", tn.url+"/transactions/new", fmt.Sprintf(`{"recipient":%q,"amount":1,"fee":1}`, to))
+	if second.Nonce != first.Nonce+1 || !strings.Contains(second.Message, "not pending yet") || strings.Contains(second.Message, "Block") {
+		t.Fatalf("transfer behind a parked one: nonce %d, message %q", second.Nonce, second.Message)
+	}
 }

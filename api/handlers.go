@@ -161,9 +161,14 @@ func (s *server) handleNewTx(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	next := s.n.Chain().Tip().Index + 1
+	msg := fmt.Sprintf("Transaction will be added to Block %d", s.n.Chain().Tip().Index+1)
+	if s.n.Parked(tx.ID()) {
+		// Behind this wallet's own parked transfers (a nonce they must
+		// fill first): stored, not pending yet.
+		msg = fmt.Sprintf("Transaction accepted and stored, but not pending yet: it waits behind this wallet's earlier transactions (it has nonce %d) and will be added to a block after them", tx.Nonce)
+	}
 	writeJSON(w, http.StatusCreated, newTxResponse{
-		Message: fmt.Sprintf("Transaction will be added to Block %d", next),
+		Message: msg,
 		ID:      tx.ID().String(),
 		Sender:  tx.Sender.String(),
 		Nonce:   tx.Nonce,

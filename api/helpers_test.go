@@ -28,7 +28,7 @@ func newTestNode(t *testing.T) *testNode {
 }
 
 // newTestNodeOpts is newTestNode with API options (Metrics is set here).
-func newTestNodeOpts(t *testing.T, opts Options) *testNode {
+func newTestNodeOpts(t *testing.T, opts Options, mutate ...func(*node.Config)) *testNode {
 	t.Helper()
 	m := NewMetrics()
 	logger := slog.New(slog.DiscardHandler)
@@ -36,7 +36,7 @@ func newTestNodeOpts(t *testing.T, opts Options) *testNode {
 
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", t.Name()+fmt.Sprint(time.Now().UnixNano()%1000))
 	}
-	n, err := node.New(context.Background(), node.Config{
+	cfg := node.Config{
 		Logger:       logger,
 		DataDir:      t.TempDir(),
 		Params:       chain.TestParams(),
@@ -44,7 +44,11 @@ func newTestNodeOpts(t *testing.T, opts Options) *testNode {
 		MDNS:         false,
 		MinerWorkers: 1,
 		Observe:      m.Observe,
-	})
+	}
+	for _, f := range mutate {
+		f(&cfg)
+	}
+	n, err := node.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,6 +199,13 @@ func (p *parkedTxs) list() []*chain.Tx {
 	return out
 }
 
+func (p *parkedTxs) has(id chain.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.txs[id]
+	return ok
+}
+
 func (p *parkedTxs) remove(id chain.Hash) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -228,6 +235,10 @@ func (n *Node) liveTxs() []*chain.Tx {
 
 // ParkedTxs lists logged transactions waiting to become admissible.
 func (n *Node) ParkedTxs() []*chain.Tx { return n.parked.list() }
+
+// Parked reports whether a transaction is parked: acknowledged and on
+// disk, but waiting to become admissible to the pool.
+func (n *Node) Parked(id chain.Hash) bool { return n.parked.has(id) }
 
 // retryParked offers parked transactions to the pool until ctx ends.
 func (n *Node) retryParked() {
