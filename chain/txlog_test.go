@@ -392,3 +392,34 @@ func TestTxLogPreallocated(t *testing.T) {
 	_, got = openLog(t, path, TxLogOptions{})
 	wantOrder(t, got, txs...)
 }
+
+// Start returns while its record's batch is still held (the submitter
+// checks its signature meanwhile); Wait returns once it is synced, and
+// the record replays. A nil promise starts nothing and waits for nothing.
+func TestTxLogStartDoesNotWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TxLogFile)
+	txs := logTxs(t, 1)
+	l, _ := openLog(t, path, TxLogOptions{Linger: time.Hour})
+	p1, p2 := l.Expect(), l.Expect()
+	write := p1.Start(txs[0]) // returns: p2 holds the batch for an hour
+	waitHold(t, l)
+	if st := l.Stats(); st.Batches != 0 {
+		t.Fatalf("%d batches written while held", st.Batches)
+	}
+	p2.Cancel()
+	if err := write.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Batches != 1 || st.Records != 1 {
+		t.Fatalf("%d records in %d batches, want 1 in 1", st.Records, st.Batches)
+	}
+	var none *TxLogPromise
+	if err := none.Start(txs[0]).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, _, err := readTxLog(path) // as a crash now would leave it
+	if err != nil || len(got) != 1 || got[0].ID() != txs[0].ID() {
+		t.Fatalf("the log holds %d txs (err %v), want the started one", len(got), err)
+	}
+}
