@@ -144,6 +144,34 @@ func encodeBatch(blocks []*chain.Block) []byte {
 	return b
 }
 
+// writeStoredBatch writes hs's blocks as one batch frame, as far as
+// maxBytes goes (at least one block), straight from their stored
+// encodings (chain.RawBlocksUpTo): a server no longer decodes and
+// re-encodes what it sends. *buf is reused from batch to batch. It
+// returns how many blocks went and their encoded bytes.
+func (n *Node) writeStoredBatch(w io.Writer, hs []chain.Hash, maxBytes int, buf *[]byte) (blocks, size int, err error) {
+	body := (*buf)[:0]
+	blocks, err = n.chain.RawBlocksUpTo(hs, maxBytes, func(enc []byte) {
+		body = binary.AppendUvarint(body, uint64(len(enc)))
+		body = append(body, enc...)
+		size += len(enc)
+	})
+	*buf = body
+	if err != nil {
+		return 0, 0, err
+	}
+	// The frame: its length, the count, the body.
+	var length, count [binary.MaxVarintLen64]byte
+	c := binary.PutUvarint(count[:], uint64(blocks))
+	l := binary.PutUvarint(length[:], uint64(c+len(body)))
+	for _, part := range [][]byte{length[:l], count[:c], body} {
+		if _, err = w.Write(part); err != nil {
+			return 0, 0, err
+		}
+	}
+	return blocks, size, err
+}
+
 func decodeBatch(b []byte, maxBlocks, maxBlockBytes int) ([]*chain.Block, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(maxBlocks) {
