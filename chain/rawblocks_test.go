@@ -73,6 +73,17 @@ func TestRawBlocksUpTo(t *testing.T) {
 			t.Errorf("block %d: the stored encoding is not the block's", b.Index)
 		}
 	}
+	// Out of order, as a request may name them: each is found anyway.
+	order := []*Block{blocks[5], blocks[2], blocks[3], blocks[7], blocks[1]}
+	got, n, err = rawRead(c, hashesOf(order), -1)
+	if err != nil || n != len(order) {
+		t.Fatalf("out of order: %d, %v", n, err)
+	}
+	for i, b := range order {
+		if !bytes.Equal(got[i], b.Bytes()) {
+			t.Errorf("out of order, block %d: not the block's encoding", b.Index)
+		}
+	}
 	two := blocks[1].Size() + blocks[2].Size()
 	if _, n, err := rawRead(c, hashesOf(blocks[1:]), two); err != nil || n != 2 {
 		t.Errorf("budget of two blocks: %d blocks, %v", n, err)

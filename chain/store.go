@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -505,9 +506,25 @@ func (s *Store) rawBlocksUpTo(ks []recordKey, maxBytes int, each func(enc []byte
 	err := s.guard("read blocks", func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			bk := tx.Bucket(bucketBlocks)
+			// A reply's blocks are mostly consecutive records: the cursor
+			// steps to the next instead of searching from the root for
+			// each (a third of serving a coinbase-only block).
+			cur := bk.Cursor()
+			var ck, cv []byte
 			size := 0
-			for _, k := range ks {
-				v := getRecord(bk, k[:])
+			for i, k := range ks {
+				if i > 0 && ck != nil {
+					ck, cv = cur.Next()
+				}
+				if !bytes.Equal(ck, k[:]) {
+					ck, cv = cur.Seek(k[:])
+				}
+				v := cv
+				if !bytes.Equal(ck, k[:]) {
+					v = nil
+				} else if v == nil { // a large record: a nested bucket
+					v = getRecord(bk, k[:])
+				}
 				if v == nil {
 					return s.damage("block %s is in the stored tree but its record is missing", k.hash())
 				}

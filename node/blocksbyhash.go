@@ -64,7 +64,8 @@ func (n *Node) serveBlocksByHash(w *bufio.Writer, req []byte) error {
 	}
 	hs = hs[:n.chain.StoredPrefix(hs)]
 	sent := 0
-	var buf []byte
+	buf := getSendBuf()
+	defer func() { putFrameBuf(buf) }()
 	for len(hs) > 0 && sent < budget {
 		k, size, err := n.writeStoredBatch(w, hs[:min(len(hs), n.cfg.SyncBatchBlocks)], min(batchBytes, budget-sent), &buf)
 		if err != nil {

@@ -80,7 +80,8 @@ func (n *Node) serveSyncRequest(s network.Stream, req []byte) {
 // The hashes are a snapshot of one main chain, so the reply links up even
 // if our head moves meanwhile.
 func (n *Node) writeBatches(w *bufio.Writer, hashes []chain.Hash) error {
-	var buf []byte
+	buf := getSendBuf()
+	defer func() { putFrameBuf(buf) }()
 	for len(hashes) > 0 {
 		k, _, err := n.writeStoredBatch(w, hashes[:min(len(hashes), n.cfg.SyncBatchBlocks)], batchBytes, &buf)
 		if err != nil {
