@@ -150,25 +150,26 @@ func encodeBatch(blocks []*chain.Block) []byte {
 // re-encodes what it sends. *buf is reused from batch to batch. It
 // returns how many blocks went and their encoded bytes.
 func (n *Node) writeStoredBatch(w io.Writer, hs []chain.Hash, maxBytes int, buf *[]byte) (blocks, size int, err error) {
-	body := (*buf)[:0]
+	// Room at the front for the frame's length and the count, known only
+	// at the end, so that the frame goes out in one write.
+	const room = 2 * binary.MaxVarintLen64
+	frame := append((*buf)[:0], make([]byte, room)...)
 	blocks, err = n.chain.RawBlocksUpTo(hs, maxBytes, func(enc []byte) {
-		body = binary.AppendUvarint(body, uint64(len(enc)))
-		body = append(body, enc...)
+		frame = binary.AppendUvarint(frame, uint64(len(enc)))
+		frame = append(frame, enc...)
 		size += len(enc)
 	})
-	*buf = body
+	*buf = frame
 	if err != nil {
 		return 0, 0, err
 	}
-	// The frame: its length, the count, the body.
 	var length, count [binary.MaxVarintLen64]byte
 	c := binary.PutUvarint(count[:], uint64(blocks))
-	l := binary.PutUvarint(length[:], uint64(c+len(body)))
-	for _, part := range [][]byte{length[:l], count[:c], body} {
-		if _, err = w.Write(part); err != nil {
-			return 0, 0, err
-		}
-	}
+	l := binary.PutUvarint(length[:], uint64(c+len(frame)-room))
+	start := room - c - l
+	copy(frame[start:], length[:l])
+	copy(frame[start+l:], count[:c])
+	_, err = w.Write(frame[start:])
 	return blocks, size, err
 }
 
