@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -94,5 +95,32 @@ func flipStoredTxByte(t *testing.T, path string, b *chain.Block) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStoredBatchFrame: a frame built from the stored bytes is, byte for
+// byte, the frame encodeBatch makes of the decoded blocks, whole or cut at
+// the byte budget (at least one block).
+func TestStoredBatchFrame(t *testing.T) {
+	p := chain.TestParams()
+	blocks := downloadChain(p, 300)
+	srv := servingNode(t, blocks)
+	hs := make([]chain.Hash, len(blocks))
+	for i, b := range blocks {
+		hs[i] = b.Hash()
+	}
+	var buf []byte
+	for _, tc := range []struct {
+		budget, want int
+	}{{batchBytes, 128}, {1, 1}, {3*blocks[0].Size() + 1, 3}} {
+		var out bytes.Buffer
+		k, size, err := srv.writeStoredBatch(&out, hs[:128], tc.budget, &buf)
+		if err != nil || k != tc.want || size != tc.want*blocks[0].Size() {
+			t.Fatalf("budget %d: %d blocks, %d bytes, %v; want %d blocks", tc.budget, k, size, err, tc.want)
+		}
+		frame, err := readFrame(bufio.NewReader(&out), srv.batchLimit())
+		if err != nil || !bytes.Equal(frame, encodeBatch(blocks[:tc.want])) || out.Len() != 0 {
+			t.Fatalf("budget %d: the frame is not encodeBatch's (%v, %d bytes left)", tc.budget, err, out.Len())
+		}
 	}
 }

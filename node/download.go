@@ -611,7 +611,7 @@ func readFrameInto(r *bufio.Reader, limit int, buf *[]byte) ([]byte, error) {
 }
 
 // getSendBuf is a buffer for a server's batch frames, from frameBufs:
-// growing a fresh one to a batch's size each reply was a fifth of what
+// growing a fresh one to a batch's size each reply was about a quarter of what
 // serving a coinbase-only block cost.
 func getSendBuf() []byte {
 	if b, ok := frameBufs.Get().(*[]byte); ok {
