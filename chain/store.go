@@ -232,8 +232,11 @@ func indexKey(i uint64) []byte {
 	return k
 }
 
-// appendFill is how full the append-mostly buckets' pages are split.
-const appendFill = 0.9
+// appendFill is how full the append-mostly buckets' pages are split:
+// whole, since their keys only grow (a side branch's block, which sorts
+// among them, splits its page once). At 0.9 a commit of 1,024
+// coinbase-only blocks wrote 191 pages, at 1.0 it writes 173.
+const appendFill = 1.0
 
 func (s *Store) commit(w *writeSet) error {
 	if w.empty() {
