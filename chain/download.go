@@ -34,3 +34,21 @@ func (c *Chain) StoredPrefix(hs []Hash) int {
 	}
 	return len(hs)
 }
+
+// RawBlocksUpTo is BlocksByHashUpTo for a server that sends blocks on: each
+// block's encoding, read from the store and checked against its key
+// (header hash, Merkle root) but not decoded, goes to each in order, valid
+// only during the call. It stops before the block that would take the
+// encodings over maxBytes (at least one; -1 for no limit) and returns how
+// many it gave. A damaged record is a StoreDamageError, with the count of
+// those given before it; nothing of it is given.
+func (c *Chain) RawBlocksUpTo(hs []Hash, maxBytes int, each func(enc []byte)) (int, error) {
+	if len(hs) == 0 {
+		return 0, nil
+	}
+	ks, err := c.recordKeys(hs)
+	if err != nil {
+		return 0, err
+	}
+	return c.store.rawBlocksUpTo(ks, maxBytes, each)
+}

@@ -64,19 +64,16 @@ func (n *Node) serveBlocksByHash(w *bufio.Writer, req []byte) error {
 	}
 	hs = hs[:n.chain.StoredPrefix(hs)]
 	sent := 0
+	buf := getSendBuf()
+	defer func() { putFrameBuf(buf) }()
 	for len(hs) > 0 && sent < budget {
-		blocks, err := n.chain.BlocksByHashUpTo(hs[:min(len(hs), n.cfg.SyncBatchBlocks)], min(batchBytes, budget-sent))
+		k, size, err := n.writeStoredBatch(w, hs[:min(len(hs), n.cfg.SyncBatchBlocks)], min(batchBytes, budget-sent), &buf)
 		if err != nil {
 			return err
 		}
-		for _, b := range blocks {
-			sent += b.Size()
-		}
-		if err := writeFrame(w, encodeBatch(blocks)); err != nil {
-			return err
-		}
-		n.metrics.BlocksServed.Add(uint64(len(blocks)))
-		hs = hs[len(blocks):]
+		sent += size
+		n.metrics.BlocksServed.Add(uint64(k))
+		hs = hs[k:]
 	}
 	return writeFrame(w, encodeBatch(nil))
 }

@@ -136,14 +136,31 @@ func (n *Node) headerBranch(ctx context.Context, p peer.ID, full bool) (*chain.H
 		// trip. The reply is bounded either way.
 		max = maxHeadersPerReply
 	}
+	// With full, the next reply is asked for before this one is checked
+	// (its locator starts at this reply's last header), so the round trip
+	// and the peer's work overlap our checks: a fresh node's 3,000
+	// headers were two replies, each checked only after it came.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next chan headersReply
 	for ctx.Err() == nil {
-		loc := n.chain.Locator()
-		if last, ok := hb.Last(); ok {
-			loc = append([]chain.Hash{last}, loc[:min(len(loc), maxLocatorLen-1)]...)
+		var hs []chain.Header
+		var err error
+		if next != nil {
+			r := <-next
+			hs, err, next = r.hs, r.err, nil
+		} else {
+			loc := n.chain.Locator()
+			if last, ok := hb.Last(); ok {
+				loc = append([]chain.Hash{last}, loc[:min(len(loc), maxLocatorLen-1)]...)
+			}
+			hs, err = n.requestHeaders(ctx, p, loc, max)
 		}
-		hs, err := n.requestHeaders(ctx, p, loc, max)
 		if err != nil {
 			return nil, err
+		}
+		if full && len(hs) == max && hb.Received()+len(hs)+maxHeadersPerReply <= n.cfg.HeaderSessionMax {
+			next = n.prefetchHeaders(ctx, p, hs[len(hs)-1].Hash())
 		}
 		if err := hb.Add(hs); err != nil {
 			if errors.Is(err, chain.ErrTimeTooNew) {
@@ -164,4 +181,23 @@ func (n *Node) headerBranch(ctx context.Context, p peer.ID, full bool) (*chain.H
 		max = maxHeadersPerReply
 	}
 	return nil, ctx.Err()
+}
+
+type headersReply struct {
+	hs  []chain.Header
+	err error
+}
+
+// prefetchHeaders asks p for the headers after last (then our locator, in
+// case p's chain changed) on its own goroutine; the reply comes on the
+// channel. Cancelling ctx abandons it.
+func (n *Node) prefetchHeaders(ctx context.Context, p peer.ID, last chain.Hash) chan headersReply {
+	loc := n.chain.Locator()
+	loc = append([]chain.Hash{last}, loc[:min(len(loc), maxLocatorLen-1)]...)
+	ch := make(chan headersReply, 1)
+	go func() {
+		hs, err := n.requestHeaders(ctx, p, loc, maxHeadersPerReply)
+		ch <- headersReply{hs, err}
+	}()
+	return ch
 }

@@ -241,3 +241,66 @@ func FuzzDecodeHeaders(f *testing.F) {
 		}
 	})
 }
+
+// TestHeadersPrefetched: a fresh node's headers come in replies of
+// maxHeadersPerReply, each asked for before the one before it is checked.
+// A 4,500-block chain takes three replies and no request more; a peer
+// whose second reply does not link up is penalised, and nothing of its
+// chain is stored, though the first reply was good and the third already
+// asked for.
+func TestHeadersPrefetched(t *testing.T) {
+	p := chain.TestParams()
+	blocks := downloadChain(p, 4500)
+	for _, bad := range []bool{false, true} {
+		t.Run(map[bool]string{false: "good replies", true: "second reply broken"}[bad], func(t *testing.T) {
+			srv := servingNode(t, blocks)
+			var headerReqs atomic.Int32
+			srv.host.SetStreamHandler(SyncProtocol, func(s network.Stream) {
+				defer s.Close()
+				req, err := readFrame(bufio.NewReader(s), maxRequestBytes)
+				if err != nil || len(req) == 0 {
+					s.Reset()
+					return
+				}
+				if req[0] != reqHeaders {
+					srv.serveSyncRequest(s, req)
+					return
+				}
+				k := headerReqs.Add(1)
+				loc, max, err := decodeBlocksRequest(req[1:])
+				if err != nil {
+					s.Reset()
+					return
+				}
+				hs := srv.Chain().MainHeadersAfter(loc, min(max, maxHeadersPerReply))
+				if bad && k == 2 && len(hs) > 10 {
+					hs[10].PrevHash = chain.Hash{1} // links to nothing
+				}
+				writeFrame(s, encodeHeaders(hs))
+			})
+			d := testNode(t, "", func(c *Config) { c.NoAutoSync = true })
+			connectNodes(t, d, srv)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, err := d.syncParallel(ctx, srv.host.ID())
+			if !bad {
+				if err != nil || d.Chain().Tip().Hash != blocks[len(blocks)-1].Hash() {
+					t.Fatalf("sync: %v, head at %d", err, d.Chain().Tip().Index)
+				}
+				// 2,000 + 2,000 + 500: the last is short, so nothing
+				// after it is asked for.
+				if n := headerReqs.Load(); n != 3 {
+					t.Errorf("%d header requests, want 3", n)
+				}
+				return
+			}
+			if !errors.Is(err, errPeerMisbehaved) {
+				t.Fatalf("sync from the broken peer: %v", err)
+			}
+			waitFor(t, 5*time.Second, "the peer penalised", func() bool { return d.Penalty(srv.host.ID()) > 0 })
+			if got := d.Chain().Tip().Index; got != 1 {
+				t.Fatalf("head moved to %d", got)
+			}
+		})
+	}
+}

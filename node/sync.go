@@ -80,15 +80,14 @@ func (n *Node) serveSyncRequest(s network.Stream, req []byte) {
 // The hashes are a snapshot of one main chain, so the reply links up even
 // if our head moves meanwhile.
 func (n *Node) writeBatches(w *bufio.Writer, hashes []chain.Hash) error {
+	buf := getSendBuf()
+	defer func() { putFrameBuf(buf) }()
 	for len(hashes) > 0 {
-		blocks, err := n.chain.BlocksByHashUpTo(hashes[:min(len(hashes), n.cfg.SyncBatchBlocks)], batchBytes)
+		k, _, err := n.writeStoredBatch(w, hashes[:min(len(hashes), n.cfg.SyncBatchBlocks)], batchBytes, &buf)
 		if err != nil {
 			return err
 		}
-		if err := writeFrame(w, encodeBatch(blocks)); err != nil {
-			return err
-		}
-		hashes = hashes[len(blocks):]
+		hashes = hashes[k:]
 	}
 	return writeFrame(w, encodeBatch(nil)) // end of reply
 }
