@@ -15,19 +15,21 @@ import (
 // checking them one by one. Each transaction still gets the answer
 // chain.SubmitTx would give it.
 //
-// One group is admitted at a time (the batch check spreads a group over
-// the cores). A submitter that finds none being admitted leads: it yields
-// the processor once, so that submitters ready to run queue behind it,
-// then admits itself with the queue; a lone submitter's yield returns at
-// once, so it is admitted as before. A submitter that finds a group being
-// admitted queues; the leader, once done, hands the whole queue to its
-// first, who admits it as the next group. Groups therefore grow with the
-// load, the shape of the log's group commit (chain/txlog.go), and the
-// queue is bounded by the submitters waiting in it.
+// Up to one group a core is admitted at a time (a group of 64 or more
+// is also spread over the cores by the batch check). A submitter that
+// finds a slot free leads: it yields the processor once, so that
+// submitters ready to run queue behind it, then admits itself with the
+// queue; a lone submitter's yield returns at once, so it is admitted as
+// before. A submitter that finds every slot taken queues; a leader, once
+// done, hands the whole queue to its first, who admits it as the next
+// group. Groups therefore grow with the load, the shape of the log's
+// group commit (chain/txlog.go), and the queue is bounded by the
+// submitters waiting in it.
 //
-// Why not one group a core: the Go scheduler runs a woken submitter until
-// it blocks, so with one leader a core every submitter found a free slot
-// and groups stayed at one transaction.
+// The yield is what makes groups: the Go scheduler runs a woken
+// submitter until it blocks, so without it every submitter found a free
+// slot and groups stayed at one transaction. One slot in all, rather than
+// one a core, left a core idle under load (docs/BENCHMARKS.md).
 
 // maxAdmitGroup bounds a group: a few chunks of the batch verifier, so
 // the first submitter of a huge queue does not answer last by much.
@@ -38,7 +40,8 @@ type admitter struct {
 
 	mu      sync.Mutex
 	queue   []*admission
-	leading bool // a group is being admitted
+	leading int // groups being admitted
+	leaders int // groups at once: one a core
 
 	groups, txs atomic.Int64
 }
@@ -65,7 +68,7 @@ type admission struct {
 }
 
 func newAdmitter(submit func([]*chain.Tx) []error) *admitter {
-	return &admitter{submit: submit}
+	return &admitter{submit: submit, leaders: runtime.GOMAXPROCS(0)}
 }
 
 // admit admits tx to the pool, alone or in a group, and returns what
@@ -73,8 +76,8 @@ func newAdmitter(submit func([]*chain.Tx) []error) *admitter {
 func (a *admitter) admit(tx *chain.Tx) error {
 	me := &admission{tx: tx}
 	a.mu.Lock()
-	if !a.leading {
-		a.leading = true
+	if a.leading < a.leaders {
+		a.leading++
 		a.mu.Unlock()
 		runtime.Gosched() // let the submitters ready to run queue
 		a.mu.Lock()
@@ -107,7 +110,9 @@ func (a *admitter) admitGroup(group []*admission) {
 
 	a.mu.Lock()
 	next := a.takeQueue(maxAdmitGroup)
-	a.leading = next != nil
+	if next == nil {
+		a.leading--
+	}
 	a.mu.Unlock()
 	if next != nil {
 		next[0].lead = next

@@ -4,23 +4,26 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
 )
 
-// Submitters that arrive while a group is being admitted queue and are
-// admitted together as the next group, each with the answer
-// chain.SubmitTx would give it: the good ones pooled, a badly signed one
-// and a alone nonce refused with their own errors.
+// Submitters that arrive while every slot (one a core) is admitting a
+// group queue, and are admitted together as the next group, each with the
+// answer chain.SubmitTx would give it: the good ones pooled, a badly
+// signed one refused with its own error. Then a lone submitter is
+// admitted at once, and a second spend of its nonce refused.
 func TestAdmissionGroupsQueuedSubmitters(t *testing.T) {
 	n := testNode(t, "")
 	mineN(t, n, 3)
 	ctx := context.Background()
 	g := n.Chain().GenesisHash()
+	slots := n.admission.leaders
 	var senders []*chain.Wallet
-	for range 8 {
+	for range slots + 7 {
 		w := chain.NewWallet()
 		if _, err := n.Send(ctx, w.Address(), 5, 1); err != nil {
 			t.Fatal(err)
@@ -29,30 +32,18 @@ func TestAdmissionGroupsQueuedSubmitters(t *testing.T) {
 	}
 	mineN(t, n, 1)
 
-	// The first group is held inside the real chain.SubmitTxs until the
-	// others have queued behind it.
-	first, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	// Every slot's group is held inside the real chain.SubmitTxs until
+	// the others have queued behind them.
+	entered, release := make(chan struct{}, slots), make(chan struct{})
+	var calls atomic.Int32
 	n.admission.submit = func(txs []*chain.Tx) []error {
-		held := false
-		once.Do(func() { held = true })
-		if held {
-			close(first)
+		if calls.Add(1) <= int32(slots) {
+			entered <- struct{}{}
 			<-release
 		}
 		return n.Chain().SubmitTxs(txs)
 	}
 	to := chain.NewWallet().Address()
-	leader := senders[0].NewTx(g, to, 1, 1, 0)
-	queued := make([]*chain.Tx, 0, 7)
-	for _, w := range senders[1:6] {
-		queued = append(queued, w.NewTx(g, to, 1, 1, 0))
-	}
-	forged := senders[6].NewTx(g, to, 1, 1, 0)
-	forged.Sender = senders[7].Address() // signed by another key
-	alone := senders[6].NewTx(g, to, 1, 1, 0)
-	queued = append(queued, forged)
-
 	errs := make(map[chain.Hash]error)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -64,8 +55,21 @@ func TestAdmissionGroupsQueuedSubmitters(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	submit(leader)
-	<-first
+	var good []*chain.Tx
+	for _, w := range senders[:slots] { // one leader a slot, held
+		tx := w.NewTx(g, to, 1, 1, 0)
+		good = append(good, tx)
+		submit(tx)
+		<-entered
+	}
+	var queued []*chain.Tx
+	for _, w := range senders[slots : slots+5] {
+		queued = append(queued, w.NewTx(g, to, 1, 1, 0))
+	}
+	good = append(good, queued...)
+	forged := senders[slots+5].NewTx(g, to, 1, 1, 0)
+	forged.Sender = senders[slots+6].Address() // signed by another key
+	queued = append(queued, forged)
 	for _, tx := range queued {
 		submit(tx)
 	}
@@ -79,10 +83,10 @@ func TestAdmissionGroupsQueuedSubmitters(t *testing.T) {
 	wg.Wait()
 
 	after := n.AdmissionStats()
-	if after.Groups-before.Groups != 2 || after.Txs-before.Txs != int64(1+len(queued)) {
-		t.Fatalf("admitted %d txs in %d groups, want %d in 2", after.Txs-before.Txs, after.Groups-before.Groups, 1+len(queued))
+	if groups, txs := after.Groups-before.Groups, after.Txs-before.Txs; groups != int64(slots+1) || txs != int64(slots+len(queued)) {
+		t.Fatalf("admitted %d txs in %d groups, want %d in %d (the queue as one)", txs, groups, slots+len(queued), slots+1)
 	}
-	for _, tx := range append([]*chain.Tx{leader}, queued[:5]...) {
+	for _, tx := range good {
 		if err := errs[tx.ID()]; err != nil || !n.Chain().Mempool().Has(tx.ID()) {
 			t.Fatalf("good tx: err %v, pooled %v", err, n.Chain().Mempool().Has(tx.ID()))
 		}
@@ -91,10 +95,11 @@ func TestAdmissionGroupsQueuedSubmitters(t *testing.T) {
 		t.Fatalf("forged tx: %v, want a bad signature", err)
 	}
 	// Alone now (no group running): admitted at once.
-	if err := n.SubmitTx(ctx, alone); err != nil {
+	w := senders[slots+5]
+	if err := n.SubmitTx(ctx, w.NewTx(g, to, 1, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.SubmitTx(ctx, senders[6].NewTx(g, to, 2, 1, 0)); !errors.Is(err, chain.ErrBadNonce) {
+	if err := n.SubmitTx(ctx, w.NewTx(g, to, 2, 1, 0)); !errors.Is(err, chain.ErrBadNonce) {
 		t.Fatalf("second spend of a nonce: %v, want a bad nonce", err)
 	}
 }
