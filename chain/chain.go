@@ -443,6 +443,7 @@ func (c *Chain) addBlock(b *Block, shaped *ShapedBlock) (*AddResult, error) {
 		return nil, err
 	}
 	p := c.begin()
+	p.shaped = shaped
 	r, err := c.processBlock(p, b, h, mode)
 	res := &r
 	if err == nil && res.Status != StatusOrphan {

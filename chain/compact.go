@@ -100,3 +100,11 @@ func CheckBlockShapeIDs(b *Block, ids []Hash, p Params) (*ShapedBlock, error) {
 	}
 	return &ShapedBlock{Block: b, ids: ids}, nil
 }
+
+// idsOf is b's transaction ids if b is this block and they are known.
+func (s *ShapedBlock) idsOf(b *Block) []Hash {
+	if b == s.Block {
+		return s.ids
+	}
+	return nil
+}
