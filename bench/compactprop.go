@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -63,6 +64,11 @@ type CompactResult struct {
 	// time. It includes the miner's template and the search.
 	EmptyCPUMs   float64 `json:"empty_cpu_ms"`
 	CompactCPUMs float64 `json:"compact_cpu_ms"`
+	// Garbage collections that ended inside those windows, a block
+	// (mean): one process's collector serves all 20 nodes and the bench's
+	// own signing, so a cycle in a window slows every node at once.
+	EmptyGCs   float64 `json:"empty_gcs_per_block"`
+	CompactGCs float64 `json:"compact_gcs_per_block"`
 	// Bytes of a block's encoding, and the block bytes one receiving node
 	// took in per block (gossip message data plus blocktxn traffic; the
 	// duplicates gossipsub drops before validation are not counted, the
@@ -210,7 +216,7 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 			}
 			b0, q0, _ := bytesNow()
 			st0 := relayNow()
-			cpu0 := processCPU()
+			cpu0, gc0 := processCPU(), gcCycles()
 			start := time.Now()
 			b, err := nw.nodes[miner].MineBlock(ctx)
 			if err != nil {
@@ -220,7 +226,7 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 				return nil, fmt.Errorf("block of %d txs, want %d", len(b.Txs)-1, r.BlockTxs)
 			}
 			last, err := nw.blocks.wait(ctx, b.Hash(), 30*time.Second)
-			cpu := processCPU() - cpu0
+			cpu, gcs := processCPU()-cpu0, gcCycles()-gc0
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -238,6 +244,7 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 			}
 			ph.times = append(ph.times, last.Sub(found))
 			ph.cpu += cpu
+			ph.gcs += gcs
 			ph.callTimes = append(ph.callTimes, last.Sub(start))
 			reached := found
 			for _, n := range nw.nodes {
@@ -264,8 +271,8 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 		l, lc := summarise(ph.times), summarise(ph.callTimes)
 		relay, queue, add := ph.split()
 		lr := summarise(ph.reachTimes)
-		o.logf("propagation --compact: %s: p50 %.1f ms, p95 %.1f ms (from the MineBlock call: %.1f / %.1f ms; message at every node: %.1f / %.1f ms), %.0f bytes a node a block; a node: %.2f ms to relay, %.2f ms queued, %.2f ms AddBlock; process CPU %.1f ms a block",
-			name, l.P50, l.P95, lc.P50, lc.P95, lr.P50, lr.P95, ph.perNode(len(nw.nodes)), relay, queue, add, ph.cpuMs())
+		o.logf("propagation --compact: %s: p50 %.1f ms, p95 %.1f ms (from the MineBlock call: %.1f / %.1f ms; message at every node: %.1f / %.1f ms), %.0f bytes a node a block; a node: %.2f ms to relay, %.2f ms queued, %.2f ms AddBlock; process CPU %.1f ms a block, %.2f GCs a block",
+			name, l.P50, l.P95, lc.P50, lc.P95, lr.P50, lr.P95, ph.perNode(len(nw.nodes)), relay, queue, add, ph.cpuMs(), ph.gcsPerBlock())
 		return ph, nil
 	}
 	empty, err := run("empty blocks", false, 0, false)
@@ -298,6 +305,7 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 	r.EmptyRelayMs, r.EmptyQueueMs, r.EmptyAddMs = empty.split()
 	r.CompactRelayMs, r.CompactQueueMs, r.CompactAddMs = inSync.split()
 	r.EmptyCPUMs, r.CompactCPUMs = empty.cpuMs(), inSync.cpuMs()
+	r.EmptyGCs, r.CompactGCs = empty.gcsPerBlock(), inSync.gcsPerBlock()
 	r.CompactBytes = round(inSync.perNode(len(nw.nodes)), 0)
 	r.MissingBytes = round(miss.perNode(len(nw.nodes)), 0)
 	r.FullBytes = round(whole.perNode(len(nw.nodes)), 0)
@@ -320,6 +328,26 @@ type cphase struct {
 	relayed, committed uint64 // compact blocks relayed before commit, and committed
 	relay, queue, add  time.Duration
 	cpu                time.Duration // process CPU, summed over the timed blocks
+	gcs                uint64        // GC cycles ended in the timed windows
+}
+
+// gcsPerBlock is the GC cycles that ended in a timed window, a block.
+func (ph *cphase) gcsPerBlock() float64 {
+	if len(ph.times) == 0 {
+		return 0
+	}
+	return round(float64(ph.gcs)/float64(len(ph.times)), 2)
+}
+
+// gcCycles is the number of GC cycles this process has completed (no
+// stop-the-world, unlike runtime.ReadMemStats).
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // cpuMs is the process's CPU time a timed block, ms.
@@ -419,6 +447,7 @@ func (r *CompactResult) Table(w io.Writer) {
 	t.row("a node, empty: to relay / queued / AddBlock", fmt.Sprintf("%.2f / %.2f / %.2f ms", r.EmptyRelayMs, r.EmptyQueueMs, r.EmptyAddMs), "", "")
 	t.row("a node, compact in sync: to relay / queued / AddBlock", fmt.Sprintf("%.2f / %.2f / %.2f ms", r.CompactRelayMs, r.CompactQueueMs, r.CompactAddMs), "", "")
 	t.row("process CPU a block, MineBlock call → last commit", fmt.Sprintf("empty %.1f ms, compact in sync %.1f ms", r.EmptyCPUMs, r.CompactCPUMs), "", "")
+	t.row("… GC cycles ended in that window, a block", fmt.Sprintf("empty %.2f, compact in sync %.2f", r.EmptyGCs, r.CompactGCs), "", "")
 	t.row("block bytes a node takes in, compact in sync", fmt.Sprintf("%.0f B (%.1f%% of whole: %.0f B; block %d B)", r.CompactBytes, 100*bytesRatio, r.FullBytes, r.BlockBytes), "≤ 10% of whole", met(bytesRatio <= 0.10))
 	t.row(fmt.Sprintf("… compact, %.0f%% missing", 100*r.Missing), fmt.Sprintf("%.0f B (%.1f%% of whole), %.1f blocktxn requests a block", r.MissingBytes, 100*r.MissingBytes/r.FullBytes, r.MissingRequests), "", "")
 	if r.Fallbacks+uint64(r.Lost) > 0 {
