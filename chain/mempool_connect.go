@@ -15,6 +15,9 @@ package chain
 // nil, gives a block's transaction ids when they are known already (nil:
 // hashed here). m.mu is held.
 func (m *Mempool) connectLocked(get accountGetter, connected []*Block, ids func(*Block) []Hash) (dropped []*Tx) {
+	if len(m.byID) == 0 {
+		return nil // nothing to remove or re-check: a sync into an empty pool walks no block
+	}
 	n := 0
 	for _, b := range connected {
 		n += len(b.Txs) - 1
@@ -31,9 +34,6 @@ func (m *Mempool) connectLocked(get accountGetter, connected []*Block, ids func(
 		for j := 1; j < len(b.Txs); j++ {
 			tx := b.Txs[j]
 			senders[tx.Sender] = struct{}{}
-			if len(m.byID) == 0 {
-				continue
-			}
 			var id Hash
 			if known != nil {
 				id = known[j]
