@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -56,6 +57,18 @@ type CompactResult struct {
 	// commit starting, and the AddBlock of the commit.
 	EmptyRelayMs, EmptyQueueMs, EmptyAddMs       float64
 	CompactRelayMs, CompactQueueMs, CompactAddMs float64
+	// The process's CPU time (user + system, every node and the bench)
+	// from the MineBlock call until the last node had the block in its
+	// chain, ms a block (mean): the work the 20 nodes' 2 cores had to do
+	// in the window, which shared cores inflate less than they do wall
+	// time. It includes the miner's template and the search.
+	EmptyCPUMs   float64 `json:"empty_cpu_ms"`
+	CompactCPUMs float64 `json:"compact_cpu_ms"`
+	// Garbage collections that ended inside those windows, a block
+	// (mean): one process's collector serves all 20 nodes and the bench's
+	// own signing, so a cycle in a window slows every node at once.
+	EmptyGCs   float64 `json:"empty_gcs_per_block"`
+	CompactGCs float64 `json:"compact_gcs_per_block"`
 	// Bytes of a block's encoding, and the block bytes one receiving node
 	// took in per block (gossip message data plus blocktxn traffic; the
 	// duplicates gossipsub drops before validation are not counted, the
@@ -203,6 +216,7 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 			}
 			b0, q0, _ := bytesNow()
 			st0 := relayNow()
+			cpu0, gc0 := processCPU(), gcCycles()
 			start := time.Now()
 			b, err := nw.nodes[miner].MineBlock(ctx)
 			if err != nil {
@@ -212,6 +226,7 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 				return nil, fmt.Errorf("block of %d txs, want %d", len(b.Txs)-1, r.BlockTxs)
 			}
 			last, err := nw.blocks.wait(ctx, b.Hash(), 30*time.Second)
+			cpu, gcs := processCPU()-cpu0, gcCycles()-gc0
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -228,6 +243,8 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 				found = a.Time
 			}
 			ph.times = append(ph.times, last.Sub(found))
+			ph.cpu += cpu
+			ph.gcs += gcs
 			ph.callTimes = append(ph.callTimes, last.Sub(start))
 			reached := found
 			for _, n := range nw.nodes {
@@ -254,8 +271,8 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 		l, lc := summarise(ph.times), summarise(ph.callTimes)
 		relay, queue, add := ph.split()
 		lr := summarise(ph.reachTimes)
-		o.logf("propagation --compact: %s: p50 %.1f ms, p95 %.1f ms (from the MineBlock call: %.1f / %.1f ms; message at every node: %.1f / %.1f ms), %.0f bytes a node a block; a node: %.2f ms to relay, %.2f ms queued, %.2f ms AddBlock",
-			name, l.P50, l.P95, lc.P50, lc.P95, lr.P50, lr.P95, ph.perNode(len(nw.nodes)), relay, queue, add)
+		o.logf("propagation --compact: %s: p50 %.1f ms, p95 %.1f ms (from the MineBlock call: %.1f / %.1f ms; message at every node: %.1f / %.1f ms), %.0f bytes a node a block; a node: %.2f ms to relay, %.2f ms queued, %.2f ms AddBlock; process CPU %.1f ms a block, %.2f GCs a block",
+			name, l.P50, l.P95, lc.P50, lc.P95, lr.P50, lr.P95, ph.perNode(len(nw.nodes)), relay, queue, add, ph.cpuMs(), ph.gcsPerBlock())
 		return ph, nil
 	}
 	empty, err := run("empty blocks", false, 0, false)
@@ -287,6 +304,8 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 	}
 	r.EmptyRelayMs, r.EmptyQueueMs, r.EmptyAddMs = empty.split()
 	r.CompactRelayMs, r.CompactQueueMs, r.CompactAddMs = inSync.split()
+	r.EmptyCPUMs, r.CompactCPUMs = empty.cpuMs(), inSync.cpuMs()
+	r.EmptyGCs, r.CompactGCs = empty.gcsPerBlock(), inSync.gcsPerBlock()
 	r.CompactBytes = round(inSync.perNode(len(nw.nodes)), 0)
 	r.MissingBytes = round(miss.perNode(len(nw.nodes)), 0)
 	r.FullBytes = round(whole.perNode(len(nw.nodes)), 0)
@@ -308,6 +327,35 @@ type cphase struct {
 
 	relayed, committed uint64 // compact blocks relayed before commit, and committed
 	relay, queue, add  time.Duration
+	cpu                time.Duration // process CPU, summed over the timed blocks
+	gcs                uint64        // GC cycles ended in the timed windows
+}
+
+// gcsPerBlock is the GC cycles that ended in a timed window, a block.
+func (ph *cphase) gcsPerBlock() float64 {
+	if len(ph.times) == 0 {
+		return 0
+	}
+	return round(float64(ph.gcs)/float64(len(ph.times)), 2)
+}
+
+// gcCycles is the number of GC cycles this process has completed (no
+// stop-the-world, unlike runtime.ReadMemStats).
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// cpuMs is the process's CPU time a timed block, ms.
+func (ph *cphase) cpuMs() float64 {
+	if len(ph.times) == 0 {
+		return 0
+	}
+	return round(float64(ph.cpu)/float64(len(ph.times))/float64(time.Millisecond), 1)
 }
 
 // split is a receiving node's mean time a block to relay it, queued for
@@ -398,6 +446,8 @@ func (r *CompactResult) Table(w io.Writer) {
 	t.row("… p95 until the message reached every node (relay wave)", fmt.Sprintf("empty %.1f ms, compact in sync %.1f ms (%.2f×)", r.EmptyReachP95, r.CompactReachP95, r.CompactReachP95/r.EmptyReachP95), "", "")
 	t.row("a node, empty: to relay / queued / AddBlock", fmt.Sprintf("%.2f / %.2f / %.2f ms", r.EmptyRelayMs, r.EmptyQueueMs, r.EmptyAddMs), "", "")
 	t.row("a node, compact in sync: to relay / queued / AddBlock", fmt.Sprintf("%.2f / %.2f / %.2f ms", r.CompactRelayMs, r.CompactQueueMs, r.CompactAddMs), "", "")
+	t.row("process CPU a block, MineBlock call → last commit", fmt.Sprintf("empty %.1f ms, compact in sync %.1f ms", r.EmptyCPUMs, r.CompactCPUMs), "", "")
+	t.row("… GC cycles ended in that window, a block", fmt.Sprintf("empty %.2f, compact in sync %.2f", r.EmptyGCs, r.CompactGCs), "", "")
 	t.row("block bytes a node takes in, compact in sync", fmt.Sprintf("%.0f B (%.1f%% of whole: %.0f B; block %d B)", r.CompactBytes, 100*bytesRatio, r.FullBytes, r.BlockBytes), "≤ 10% of whole", met(bytesRatio <= 0.10))
 	t.row(fmt.Sprintf("… compact, %.0f%% missing", 100*r.Missing), fmt.Sprintf("%.0f B (%.1f%% of whole), %.1f blocktxn requests a block", r.MissingBytes, 100*r.MissingBytes/r.FullBytes, r.MissingRequests), "", "")
 	if r.Fallbacks+uint64(r.Lost) > 0 {

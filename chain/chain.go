@@ -388,16 +388,18 @@ type AddResult struct {
 // kept on a side branch; a block whose parent is unknown goes to the orphan
 // pool and the result names the missing parent. Once AddBlock returns
 // without error the block is on disk.
-func (c *Chain) AddBlock(b *Block) (*AddResult, error) { return c.addBlock(b, false) }
+func (c *Chain) AddBlock(b *Block) (*AddResult, error) { return c.addBlock(b, nil) }
 
 // AddShapedBlock is AddBlock for a block that passed CheckBlockShape and
 // has not changed since: compact relay checks a rebuilt block's shape
 // before forwarding it (node/earlyrelay.go), and hashing its 2,000 ids
-// and Merkle root again was a fifth of its AddBlock. Everything else
-// (header, context, signatures, state) is checked as by AddBlock.
-func (c *Chain) AddShapedBlock(b *Block) (*AddResult, error) { return c.addBlock(b, true) }
+// and Merkle root again was a fifth of its AddBlock. The signature cache
+// is asked with the ids the shape check had. Everything else (header,
+// context, signatures, state) is checked as by AddBlock.
+func (c *Chain) AddShapedBlock(s *ShapedBlock) (*AddResult, error) { return c.addBlock(s.Block, s) }
 
-func (c *Chain) addBlock(b *Block, shaped bool) (*AddResult, error) {
+// addBlock adds b; shaped, when not nil, is b's CheckBlockShape.
+func (c *Chain) addBlock(b *Block, shaped *ShapedBlock) (*AddResult, error) {
 	c.recoverIfBroken()
 	// The checks run cheapest first (see processBlock); the costly ones,
 	// body and signatures, run without the lock, after every check that
@@ -418,16 +420,19 @@ func (c *Chain) addBlock(b *Block, shaped bool) (*AddResult, error) {
 	}
 	mode := addMode{orphanOK: true}
 	if parent != nil {
-		if !shaped {
+		var ids []Hash
+		if shaped == nil {
 			if err := checkBlockBody(b, h); err != nil {
 				return nil, err
 			}
+		} else {
+			ids = shaped.ids
 		}
 		// Transfers admitted to our mempool were verified then (same id,
 		// same signed bytes: the verified-signature cache): a block of
 		// gossiped transactions, rebuilt from a compact block or mined
 		// here, re-verifies none.
-		if err := verifyBlockTxs(b, h, c.network, c.sigs); err != nil {
+		if err := verifyBlockTxsIDs(b, ids, c.network, c.sigs); err != nil {
 			return nil, err
 		}
 		mode.checked = true
@@ -438,6 +443,7 @@ func (c *Chain) addBlock(b *Block, shaped bool) (*AddResult, error) {
 		return nil, err
 	}
 	p := c.begin()
+	p.shaped = shaped
 	r, err := c.processBlock(p, b, h, mode)
 	res := &r
 	if err == nil && res.Status != StatusOrphan {

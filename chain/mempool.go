@@ -256,9 +256,25 @@ func (h *senderHeap) Pop() any {
 // and may still be valid later (its nonce not yet taken at the head) goes
 // to the OnDrop hook.
 func (m *Mempool) reset(get accountGetter, connected, disconnected []*Block) {
+	m.resetIDs(get, connected, disconnected, nil)
+}
+
+// resetIDs is reset with, when ids is not nil, a connected block's
+// transaction ids where they are known already (nil: hashed as needed).
+// Blocks that only extend the head take the fast path (mempool_connect.go).
+func (m *Mempool) resetIDs(get accountGetter, connected, disconnected []*Block, ids func(*Block) []Hash) {
+	if len(disconnected) == 0 && len(connected) > 0 {
+		m.mu.Lock()
+		dropped := m.connectLocked(get, connected, ids)
+		m.mu.Unlock()
+		m.dropped(dropped)
+		return
+	}
 	m.dropped(m.resetLocked(get, connected, disconnected))
 }
 
+// resetLocked rebuilds the pool: reset's general case (a reorg, a
+// recovery), and what connectLocked must agree with.
 func (m *Mempool) resetLocked(get accountGetter, connected, disconnected []*Block) (dropped []*Tx) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -22,6 +22,8 @@ type pending struct {
 	// reused: a map allocated per block was a sixth of a coinbase-only
 	// sync's allocations.
 	scratch *overlay
+	// shaped is AddShapedBlock's block, whose ids the pool's reset uses.
+	shaped *ShapedBlock
 }
 
 // scratchMax is the most accounts a block may touch for extend to keep
@@ -422,7 +424,11 @@ func (c *Chain) finish(p *pending) error {
 		}
 	}
 	if len(p.connected) > 0 || len(p.disconnected) > 0 {
-		c.pool.reset(c.account, p.connected, p.disconnected)
+		var ids func(*Block) []Hash
+		if p.shaped != nil {
+			ids = p.shaped.idsOf
+		}
+		c.pool.resetIDs(c.account, p.connected, p.disconnected, ids)
 	}
 	return nil
 }

@@ -148,13 +148,15 @@ func merkleRootOfIDs(ids []Hash) Hash {
 		if len(level)%2 == 1 {
 			level = append(level, level[len(level)-1])
 		}
-		next := make([]Hash, len(level)/2)
-		for i := range next {
+		// In place: entry i is written after 2i and 2i+1 are read, and
+		// no later pair reads it.
+		n := len(level) / 2
+		for i := range n {
 			copy(pair[:32], level[2*i][:])
 			copy(pair[32:], level[2*i+1][:])
-			next[i] = sha256.Sum256(pair[:])
+			level[i] = sha256.Sum256(pair[:])
 		}
-		level = next
+		level = level[:n]
 	}
 	return level[0]
 }

@@ -95,17 +95,31 @@ func checkBlockBody(b *Block, h Hash) error {
 	if len(b.Txs) == 0 {
 		return fmt.Errorf("block %s: no coinbase: %w", h, ErrBadCoinbase)
 	}
-	// Each id is hashed once, for the duplicate check and the Merkle root
-	// (which overwrites its input, so it gets a copy). A small block's ids
-	// stay on the stack: a sync checks thousands of blocks of a few
-	// transactions, and these were three allocations each.
-	var idBuf, levelBuf [smallBlockTxs]Hash
-	ids, level := idBuf[:0], levelBuf[:0]
+	// Each id is hashed once, for the duplicate check and the Merkle
+	// root. A small block's ids stay on the stack: a sync checks thousands
+	// of blocks of a few transactions, and these were allocations each.
+	var idBuf [smallBlockTxs]Hash
+	ids := idBuf[:0]
 	if len(b.Txs) > smallBlockTxs {
-		ids, level = make([]Hash, 0, len(b.Txs)), make([]Hash, 0, len(b.Txs))
+		ids = make([]Hash, 0, len(b.Txs))
 	}
 	for _, tx := range b.Txs {
 		ids = append(ids, tx.ID())
+	}
+	return checkBlockBodyIDs(b, h, ids)
+}
+
+// checkBlockBodyIDs is checkBlockBody with the ids hashed already
+// (ids[i] = b.Txs[i].ID()); it does not keep ids.
+func checkBlockBodyIDs(b *Block, h Hash, ids []Hash) error {
+	if len(b.Txs) == 0 {
+		return fmt.Errorf("block %s: no coinbase: %w", h, ErrBadCoinbase)
+	}
+	// The Merkle root overwrites its input, so it gets a copy.
+	var levelBuf [smallBlockTxs]Hash
+	level := levelBuf[:0]
+	if len(b.Txs) > smallBlockTxs {
+		level = make([]Hash, 0, len(b.Txs)+1)
 	}
 	if merkleRootOfIDs(append(level, ids...)) != b.MerkleRoot {
 		return fmt.Errorf("block %s: %w", h, ErrBadMerkleRoot)
@@ -151,7 +165,13 @@ const smallBlockTxs = 16
 // verifyBlockTxs runs verifyTx on a block's transfers, batch-verified and,
 // when there are many, on all cores (chain/batchverify.go).
 func verifyBlockTxs(b *Block, h Hash, network Hash, cache *sigCache) error {
-	if bad, err := verifyBlocksTxs([]*Block{b}, network, cache); bad >= 0 {
+	return verifyBlockTxsIDs(b, nil, network, cache)
+}
+
+// verifyBlockTxsIDs is verifyBlockTxs with b's ids hashed already (nil:
+// hashed here).
+func verifyBlockTxsIDs(b *Block, ids []Hash, network Hash, cache *sigCache) error {
+	if bad, err := verifyBlocksTxsIDs([]*Block{b}, [][]Hash{ids}, network, cache); bad >= 0 {
 		return err
 	}
 	return nil
@@ -204,13 +224,33 @@ func CheckBlocksSanity(blocks []*Block, p Params) (int, error) {
 // index of the first block with a bad one and its error, or -1. Chunks that
 // start after a bad block are skipped.
 func verifyBlocksTxs(blocks []*Block, network Hash, cache *sigCache) (int, error) {
+	return verifyBlocksTxsIDs(blocks, nil, network, cache)
+}
+
+// verifyBlocksTxsIDs is verifyBlocksTxs with, where ids[i] is not nil, the
+// transaction ids of blocks[i] hashed already (ShapedBlock's), so that the
+// cache is asked without hashing them again.
+func verifyBlocksTxsIDs(blocks []*Block, ids [][]Hash, network Hash, cache *sigCache) (int, error) {
 	var txs []*Tx
 	var blockOf []int32
 	cached := cache != nil && cache.len() > 0 // else no id need be hashed to ask it
 	for i, b := range blocks {
-		for _, tx := range b.Txs[min(1, len(b.Txs)):] {
-			if cached && cache.take(tx.ID()) {
-				continue // verified before (chain/sigcache.go)
+		var known []Hash
+		if ids != nil {
+			known = ids[i]
+		}
+		for j := min(1, len(b.Txs)); j < len(b.Txs); j++ {
+			tx := b.Txs[j]
+			if cached {
+				id := Hash{}
+				if known != nil {
+					id = known[j]
+				} else {
+					id = tx.ID()
+				}
+				if cache.take(id) {
+					continue // verified before (chain/sigcache.go)
+				}
 			}
 			txs = append(txs, tx)
 			blockOf = append(blockOf, int32(i))

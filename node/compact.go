@@ -172,7 +172,7 @@ func (n *Node) validateCompactBlock(ctx context.Context, from peer.ID, msg *pubs
 		return n.judgeBlock(from, cb.hash, nil, err)
 	}
 	n.compact.received.Add(1)
-	b, err := n.rebuild(ctx, from, cb)
+	sb, err := n.rebuild(ctx, from, cb)
 	var invalid *invalidBlockError
 	if errors.As(err, &invalid) {
 		return n.judgeBlock(from, cb.hash, nil, invalid.err)
@@ -184,7 +184,7 @@ func (n *Node) validateCompactBlock(ctx context.Context, from peer.ID, msg *pubs
 		n.syncAsync(from)
 		return pubsub.ValidationIgnore
 	}
-	e := &earlyBlock{block: b, hash: cb.hash, from: from, author: msg.GetFrom(), start: start, relayedAt: time.Now(), done: make(chan struct{})}
+	e := &earlyBlock{block: sb.Block, shaped: sb, hash: cb.hash, from: from, author: msg.GetFrom(), start: start, relayedAt: time.Now(), done: make(chan struct{})}
 	if err := early.enqueue(ctx, e); err != nil {
 		return pubsub.ValidationIgnore
 	}
@@ -203,19 +203,21 @@ func (e *invalidBlockError) Unwrap() error { return e.err }
 // checkShape checks a block whose body is settled, rebuilt or fetched
 // whole: a Merkle mismatch or a repeated transaction is returned as is
 // (the body is not the header's: a collision, or a lying peer); any other
-// failure is an invalidBlockError.
-func (n *Node) checkShape(b *chain.Block) error {
-	err := chain.CheckBlockShape(b, n.cfg.Params)
+// failure is an invalidBlockError. ids, when not nil, are the
+// transactions' ids as rebuild had them (the mempool's keys, or hashed
+// here from the very transaction): see chain.CheckBlockShapeIDs.
+func (n *Node) checkShape(b *chain.Block, ids []chain.Hash) (*chain.ShapedBlock, error) {
+	sb, err := chain.CheckBlockShapeIDs(b, ids, n.cfg.Params)
 	if err == nil || errors.Is(err, chain.ErrBadMerkleRoot) || errors.Is(err, chain.ErrDuplicateTx) {
-		return err
+		return sb, err
 	}
-	return &invalidBlockError{err}
+	return nil, &invalidBlockError{err}
 }
 
-// rebuildFromMempool fills txs from the mempool: one pass hashing each
-// pending id with the block's key. Two pending transactions matching one
-// short id leave its slot empty, to be asked for.
-func (n *Node) rebuildFromMempool(cb *compactBlock, index map[uint64]int, slots []int, txs []*chain.Tx) {
+// rebuildFromMempool fills txs, and their ids, from the mempool: one pass
+// hashing each pending id with the block's key. Two pending transactions
+// matching one short id leave its slot empty, to be asked for.
+func (n *Node) rebuildFromMempool(cb *compactBlock, index map[uint64]int, slots []int, txs []*chain.Tx, ids []chain.Hash) {
 	n.chain.Mempool().Each(func(id chain.Hash, tx *chain.Tx) {
 		s := shortID(cb.key, id)
 		k, ok := index[s]
@@ -223,7 +225,7 @@ func (n *Node) rebuildFromMempool(cb *compactBlock, index map[uint64]int, slots 
 			return
 		}
 		if slot := slots[k]; txs[slot] == nil {
-			txs[slot] = tx
+			txs[slot], ids[slot] = tx, id
 		} else {
 			txs[slot] = nil
 			delete(index, s)
@@ -241,10 +243,15 @@ var errCollision = errors.New("short-id collision")
 // from short id to position, at most MaxBlockTxs entries, then one pass
 // over the mempool (bounded by its cap) hashing each pending id once with
 // SipHash. Nothing is kept between blocks.
-func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*chain.Block, error) {
+//
+// Each transaction's id comes with it (the mempool's key, or hashed here
+// for the prefilled ones and those a peer sent), so the shape check and
+// the commit's signature cache hash none again.
+func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*chain.ShapedBlock, error) {
 	txs := make([]*chain.Tx, cb.Count)
+	ids := make([]chain.Hash, cb.Count)
 	for _, p := range cb.Prefilled {
-		txs[p.Index] = p.Tx
+		txs[p.Index], ids[p.Index] = p.Tx, p.Tx.ID()
 	}
 	slots := make([]int, 0, len(cb.ShortIDs)) // slot k: the index of short id k
 	for i := range txs {
@@ -264,7 +271,7 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*ch
 		index[s] = k
 	}
 	if len(index) > 0 { // an empty block needs no pass over the mempool
-		n.rebuildFromMempool(cb, index, slots, txs)
+		n.rebuildFromMempool(cb, index, slots, txs, ids)
 	}
 	var missing []int
 	for i, tx := range txs {
@@ -282,11 +289,12 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*ch
 				shortOf[slot] = cb.ShortIDs[k]
 			}
 			for k, tx := range got {
-				if want, ok := shortOf[missing[k]]; !ok || shortID(cb.key, tx.ID()) != want {
+				id := tx.ID()
+				if want, ok := shortOf[missing[k]]; !ok || shortID(cb.key, id) != want {
 					err = fmt.Errorf("%w: blocktxn: tx %d of block %s does not match its short id", errPeerMisbehaved, missing[k], cb.hash)
 					break
 				}
-				txs[missing[k]] = tx
+				txs[missing[k]], ids[missing[k]] = tx, id
 			}
 		}
 		if err != nil {
@@ -298,8 +306,8 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*ch
 			return n.fetchFullBlock(ctx, cb.hash, from, bad)
 		}
 	}
-	b := &chain.Block{Header: cb.Header, Txs: txs}
-	if err := n.checkShape(b); err != nil {
+	sb, err := n.checkShape(&chain.Block{Header: cb.Header, Txs: txs}, ids)
+	if err != nil {
 		var invalid *invalidBlockError
 		if errors.As(err, &invalid) {
 			return nil, err
@@ -309,7 +317,7 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *compactBlock) (*ch
 		n.compact.collisions.Add(1)
 		return n.fetchFullBlock(ctx, cb.hash, from, false)
 	}
-	return b, nil
+	return sb, nil
 }
 
 // txnRequest sends one blocktxn request to p and returns the reply frame
@@ -371,7 +379,7 @@ func (n *Node) requestTxs(ctx context.Context, p peer.ID, h chain.Hash, indexes 
 // until one sends a block with that hash whose body matches its Merkle root
 // (checkShape). A peer that sends something else is penalised. A body that
 // matches but breaks a rule is returned as an invalidBlockError.
-func (n *Node) fetchFullBlock(ctx context.Context, h chain.Hash, first peer.ID, skipFirst bool) (*chain.Block, error) {
+func (n *Node) fetchFullBlock(ctx context.Context, h chain.Hash, first peer.ID, skipFirst bool) (*chain.ShapedBlock, error) {
 	n.compact.fullFetches.Add(1)
 	var peers []peer.ID
 	if !skipFirst {
@@ -393,14 +401,15 @@ func (n *Node) fetchFullBlock(ctx context.Context, h chain.Hash, first peer.ID, 
 		if err == nil && len(reply) == 0 {
 			err = errNoBlock
 		}
-		var b *chain.Block
+		var sb *chain.ShapedBlock
 		if err == nil {
+			var b *chain.Block
 			b, err = chain.DecodeBlock(reply, n.cfg.Params.MaxBlockBytes)
 			if err == nil && b.Hash() != h {
 				err = fmt.Errorf("asked for block %s, got %s", h, b.Hash())
 			}
 			if err == nil {
-				if err = n.checkShape(b); err != nil {
+				if sb, err = n.checkShape(b, nil); err != nil {
 					var invalid *invalidBlockError
 					if errors.As(err, &invalid) {
 						return nil, err
@@ -412,7 +421,7 @@ func (n *Node) fetchFullBlock(ctx context.Context, h chain.Hash, first peer.ID, 
 			}
 		}
 		if err == nil {
-			return b, nil
+			return sb, nil
 		}
 		if errors.Is(err, errPeerMisbehaved) {
 			n.Penalize(p, SeveritySevere, err.Error())

@@ -79,6 +79,7 @@ func (n *Node) holdCommits() (release func()) {
 // earlyBlock is a block relayed before its commit.
 type earlyBlock struct {
 	block        *chain.Block
+	shaped       *chain.ShapedBlock // block's shape check (nil for the miner's own, held)
 	hash         chain.Hash
 	from, author peer.ID   // the peer that delivered it, the message's origin
 	start        time.Time // when its message reached our validator
@@ -224,7 +225,7 @@ func (n *Node) commitOne(e *earlyBlock) {
 	r.waitNanos.Add(int64(t0.Sub(e.relayedAt)))
 	// Every relayed block passed checkShape in rebuild (the body as
 	// rebuilt or as fetched whole), and nothing changes it since.
-	res, err := n.chain.AddShapedBlock(e.block)
+	res, err := n.chain.AddShapedBlock(e.shaped)
 	r.addNanos.Add(int64(time.Since(t0)))
 	broke := err != nil && brokeRule(err)
 	r.finish(e, err, broke)

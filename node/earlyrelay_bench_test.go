@@ -43,13 +43,14 @@ func BenchmarkAddRelayedBlock(b *testing.B) {
 				}
 				blk := c.NewBlockTemplate(miner)
 				solve(blk)
-				if err := chain.CheckBlockShape(blk, p); err != nil {
+				sb, err := chain.CheckBlockShape(blk, p)
+				if err != nil {
 					b.Fatal(err)
 				}
 				runtime.GC() // the setup's garbage is not the block's
 				before := cpuTime()
 				b.StartTimer()
-				if _, err := c.AddShapedBlock(blk); err != nil {
+				if _, err := c.AddShapedBlock(sb); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()

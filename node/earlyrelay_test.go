@@ -241,7 +241,7 @@ func TestPendingBlockServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Hash() != blk.Hash() || len(got.Txs) != len(blk.Txs) {
+	if got.Block.Hash() != blk.Hash() || len(got.Block.Txs) != len(blk.Txs) {
 		t.Fatal("A served another block")
 	}
 	if a.Chain().HasBlock(blk.Hash()) {
