@@ -171,18 +171,9 @@ func TestStoreFormat2Opens(t *testing.T) {
 // that lost its value is damage on read and in CheckStore, as a missing
 // value was.
 func TestStoreLargeRecordLost(t *testing.T) {
-	p := TestParams()
+	path, blocks := rawChain(t)
+	p := format2Params()
 	now := p.GenesisTime.Add(10 * 365 * 24 * time.Hour)
-	path := filepath.Join(t.TempDir(), "chain.db")
-	c, err := Open(path, Options{Params: p, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, blocks := format2Gen(t)
-	if n, _, err := c.AddBlocks(blocks); err != nil || n != len(blocks) {
-		t.Fatalf("AddBlocks: %d, %v", n, err)
-	}
-	c.Close()
 	big := blocks[len(blocks)-1]
 	k := keyOf(big.Index, big.Hash())
 	db, err := bolt.Open(path, 0o600, nil)
@@ -203,7 +194,7 @@ func TestStoreLargeRecordLost(t *testing.T) {
 	if _, err := CheckStore(path); !errors.Is(err, ErrStoreDamaged) || !strings.Contains(err.Error(), "without its value") {
 		t.Fatalf("CheckStore: %v", err)
 	}
-	c, err = Open(path, Options{Params: p, Now: func() time.Time { return now }})
+	c, err := Open(path, Options{Params: p, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

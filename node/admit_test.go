@@ -99,6 +99,21 @@ func TestAdmissionGroupsQueuedSubmitters(t *testing.T) {
 	if err := n.SubmitTx(ctx, w.NewTx(g, to, 1, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
+	// The forged body again is refused by the pool's memory of it, before
+	// any write: the next good transaction's synced answer counts one
+	// record more, its own (batches are answered in order, so every
+	// record started before is counted by then, the forged one's first
+	// included).
+	records := n.TxLogStats().Records
+	if err := n.SubmitTx(ctx, forged); !errors.Is(err, chain.ErrBadSignature) {
+		t.Fatalf("forged tx again: %v, want a bad signature", err)
+	}
+	if err := n.SubmitTx(ctx, w.NewTx(g, to, 1, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.TxLogStats().Records - records; got != 1 {
+		t.Fatalf("%d records written for a resent forged tx and a good one, want 1", got)
+	}
 	if err := n.SubmitTx(ctx, w.NewTx(g, to, 2, 1, 0)); !errors.Is(err, chain.ErrBadNonce) {
 		t.Fatalf("second spend of a nonce: %v, want a bad nonce", err)
 	}
