@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,9 +39,11 @@ func servingNode(t *testing.T, blocks []*chain.Block, mutate ...func(*Config)) *
 
 // stallBlocks makes n answer blocks-by-hash requests with one block and
 // then nothing, the stream held open until the asker resets it; every
-// other request is served as usual.
-func stallBlocks(t *testing.T, n *Node) {
-	hold := make(chan struct{})
+// other request is served as usual. The channel it returns is closed at
+// the first blocks request: then the staller holds work.
+func stallBlocks(t *testing.T, n *Node) <-chan struct{} {
+	hold, asked := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	t.Cleanup(func() { close(hold) })
 	n.host.SetStreamHandler(SyncProtocol, func(s network.Stream) {
 		defer s.Close()
@@ -54,6 +57,7 @@ func stallBlocks(t *testing.T, n *Node) {
 			n.serveSyncRequest(s, req)
 			return
 		}
+		once.Do(func() { close(asked) })
 		hs, _, err := decodeHashesRequest(req[1:])
 		if err != nil {
 			s.Reset()
@@ -65,6 +69,32 @@ func stallBlocks(t *testing.T, n *Node) {
 		w.Flush()
 		n.metrics.BlocksServed.Add(uint64(len(blocks)))
 		<-hold // the stream stays open, silent, until the test ends
+	})
+	return asked
+}
+
+// gateBlocks makes n hold its answers to blocks-by-hash requests until
+// open is closed (at most 10 s), so that a test's staller gets its share
+// of the work before the good peers have served it all (a 2,000-block
+// sync from two fast peers could end before the staller's status answer
+// came in).
+func gateBlocks(t *testing.T, n *Node, open <-chan struct{}) {
+	n.host.SetStreamHandler(SyncProtocol, func(s network.Stream) {
+		defer s.Close()
+		r := bufio.NewReader(s)
+		req, err := readFrame(r, maxRequestBytes)
+		if err != nil || len(req) == 0 {
+			s.Reset()
+			return
+		}
+		if req[0] == reqBlocksByHash {
+			select {
+			case <-open:
+			case <-time.After(10 * time.Second):
+				t.Errorf("the staller got no block request within 10 s")
+			}
+		}
+		n.serveSyncRequest(s, req)
 	})
 }
 
@@ -115,7 +145,9 @@ func TestParallelDownloadStalledPeer(t *testing.T) {
 	for _, primary := range []bool{false, true} {
 		t.Run(map[bool]string{false: "other peer stalls", true: "header peer stalls"}[primary], func(t *testing.T) {
 			good1, good2, staller := servingNode(t, blocks), servingNode(t, blocks), servingNode(t, blocks)
-			stallBlocks(t, staller)
+			stallerAsked := stallBlocks(t, staller)
+			gateBlocks(t, good1, stallerAsked)
+			gateBlocks(t, good2, stallerAsked)
 			d := testNode(t, "", func(c *Config) {
 				c.NoAutoSync = true
 				c.SyncStallTimeout = time.Second
