@@ -59,6 +59,7 @@ type TxLog struct {
 	broken atomic.Pointer[TxLogError] // non-nil while writes fail
 
 	batches, records, compactions, holds atomic.Int64
+	writeNanos                           atomic.Int64 // in the batches' write and fdatasync
 }
 
 // TxLogOptions tunes a TxLog. Zero values take defaults.
@@ -500,6 +501,7 @@ func (l *TxLog) write(buf []byte) error {
 	if end > l.alloc && l.opts.Prealloc > 0 {
 		l.grow(end)
 	}
+	start := time.Now()
 	if _, err := l.f.WriteAt(buf, l.size); err != nil {
 		return l.fail(err)
 	}
@@ -508,6 +510,7 @@ func (l *TxLog) write(buf []byte) error {
 	if err := datasync(l.f); err != nil {
 		return l.fail(err)
 	}
+	l.writeNanos.Add(int64(time.Since(start)))
 	l.size, l.alloc = end, max(l.alloc, end)
 	return nil
 }
@@ -614,15 +617,18 @@ func (l *TxLog) Compact() error {
 }
 
 // TxLogStats counts the log's work since it was opened: batches (each one
-// write and one fdatasync), records, compactions, and holds (a batch held
-// for promised appends).
+// write and one fdatasync), records, compactions, holds (a batch held
+// for promised appends), and the time the batches' writes and syncs took
+// (WriteTime ÷ Batches is the disk's latency, the least a durable
+// acknowledgement waits).
 type TxLogStats struct {
 	Batches, Records, Compactions, Holds int64
+	WriteTime                            time.Duration
 }
 
 // Stats reports the counters.
 func (l *TxLog) Stats() TxLogStats {
-	return TxLogStats{Batches: l.batches.Load(), Records: l.records.Load(), Compactions: l.compactions.Load(), Holds: l.holds.Load()}
+	return TxLogStats{Batches: l.batches.Load(), Records: l.records.Load(), Compactions: l.compactions.Load(), Holds: l.holds.Load(), WriteTime: time.Duration(l.writeNanos.Load())}
 }
 
 // Close waits for queued appends, compacts the log to the live
