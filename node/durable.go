@@ -36,6 +36,9 @@ func (n *Node) openTxLog() error {
 		return err
 	}
 	n.txlog = log
+	// Of the records spending one (sender, nonce), the pool's choice
+	// (nonceclaim.go).
+	txs = lastSpends(txs, n.chain.GenesisHash())
 	// Each sender's by nonce: appends of one sender may have been written
 	// out of order by concurrent submitters.
 	slices.SortStableFunc(txs, func(a, b *chain.Tx) int {
