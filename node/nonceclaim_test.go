@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -144,5 +145,43 @@ func TestLastSpendsKeepsUncontestedRecords(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("record %d: got %s, want %s", i, got[i].ID(), want[i].ID())
 		}
+	}
+}
+
+// A compaction writes the pool's transactions after the parked ones, so
+// that of a parked acknowledged spend and a pooled spend of the same
+// nonce, the replay keeps the pooled one, as the node would have mined it.
+func TestCompactionWritesThePoolLast(t *testing.T) {
+	n := testNode(t, "")
+	mineN(t, n, 2)
+	ctx := context.Background()
+	g := n.Chain().GenesisHash()
+	w := chain.NewWallet()
+	if _, err := n.Send(ctx, w.Address(), 20, 1); err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, n, 1)
+	pooled := w.NewTx(g, chain.NewWallet().Address(), 1, 1, 0)
+	if err := n.SubmitTx(ctx, pooled); err != nil {
+		t.Fatal(err)
+	}
+	parked := w.NewTx(g, chain.NewWallet().Address(), 2, 1, 0) // as if evicted, then re-spent
+	n.acked.add(parked)
+	n.parked.add(parked)
+	live := n.liveTxs()
+	at := func(tx *chain.Tx) int {
+		for i, l := range live {
+			if l.ID() == tx.ID() {
+				return i
+			}
+		}
+		t.Fatalf("tx %s not live", tx.ID())
+		return -1
+	}
+	if at(pooled) < at(parked) {
+		t.Fatalf("the pooled spend is written before the parked one (%d < %d)", at(pooled), at(parked))
+	}
+	if got := lastSpends(live, g); len(got) != len(live)-1 || slices.Contains(got, parked) {
+		t.Fatal("the replay would keep the parked spend")
 	}
 }
