@@ -609,8 +609,17 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	poolNonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
 	nonce := max(poolNonce, n.acked.nextNonce(me))
 	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
+	// Claimed until its record is started, as SubmitTx claims a spend
+	// (nonceclaim.go): a transaction signed with this key elsewhere and
+	// submitted now then writes its record in the pool's order too.
+	release, err := n.spends.claim(ctx, tx)
+	if err != nil {
+		n.sendMu.Unlock()
+		return nil, err
+	}
+	defer release()
 	n.acked.add(tx) // a new transaction: its id is new
-	err := n.chain.SubmitTx(tx)
+	err = n.chain.SubmitTx(tx)
 	behindParked := err != nil && nonce > poolNonce && n.parkable(tx, err)
 	if err != nil && !behindParked {
 		n.acked.remove(tx.ID())
@@ -618,7 +627,9 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	n.sendMu.Unlock()
 	switch {
 	case behindParked:
-		if err := n.logTx(tx, promise.Start(tx)); err != nil {
+		write := promise.Start(tx)
+		release()
+		if err := n.logTx(tx, write); err != nil {
 			n.acked.remove(tx.ID())
 			return nil, err
 		}
@@ -628,7 +639,9 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	case err != nil:
 		return nil, err
 	}
-	if err := n.acceptTx(tx, true, promise.Start(tx)); err != nil {
+	write := promise.Start(tx)
+	release()
+	if err := n.acceptTx(tx, true, write); err != nil {
 		return nil, err
 	}
 	return tx, nil

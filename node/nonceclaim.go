@@ -15,7 +15,9 @@ import (
 // one in which the pool chose between them: after a crash the replay
 // could admit the one its submitter was told was refused and drop the
 // acknowledged one. So a submission claims its (sender, nonce) before its
-// checks and keeps it until its admission's verdict; a second one waits
+// checks and keeps it until its admission's verdict (Send, which writes
+// its record after the verdict, until the record is started); a second
+// one waits
 // for that verdict, then is checked against the pool it left. Records of
 // one (sender, nonce) are therefore written in the order the pool
 // decided, and the replay, which keeps the last well-signed record of
