@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,12 +47,20 @@ type IngestResult struct {
 	// check a group), in process and over HTTP.
 	TxsPerGroupInProcess float64 `json:"txs_per_admission_group_inprocess"`
 	TxsPerGroupHTTP      float64 `json:"txs_per_admission_group_http"`
-	LoadAvg1             float64 `json:"load_avg_1m"`
+	// The log's mean write and fdatasync a batch (µs), and what it allows
+	// Clients closed-loop submitters at most: each waits for one whole
+	// sync that starts after its record is in, so no durable design
+	// answers them faster than Clients ÷ that latency a second.
+	LogWriteUsInProcess   float64 `json:"log_write_us_inprocess"`
+	LogWriteUsHTTP        float64 `json:"log_write_us_http"`
+	SyncBoundTxPerSInProc float64 `json:"sync_bound_tx_per_s_inprocess"`
+	SyncBoundTxPerSHTTP   float64 `json:"sync_bound_tx_per_s_http"`
+	LoadAvg1              float64 `json:"load_avg_1m"`
 }
 
 // ingestRun is one way's figures.
 type ingestRun struct {
-	rate, cpuUsPerTx, recordsPerSync, txsPerGroup float64
+	rate, cpuUsPerTx, recordsPerSync, txsPerGroup, writeUs float64
 }
 
 // perSender is how many transfers (amount 1, fee 1) each funded sender
@@ -132,7 +141,11 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		for _, list := range work {
 			wg.Go(func() {
 				for _, tx := range list {
-					if err := f(tx); err != nil {
+					var err error
+					// A region a submission: its latency, and what it
+					// waited on, in an execution trace (bench --trace).
+					trace.WithRegion(ctx, "submit", func() { err = f(tx) })
+					if err != nil {
 						if failed.Add(1) == 1 {
 							first.Store(err)
 						}
@@ -152,11 +165,12 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		res.rate, res.cpuUsPerTx = rate(total, d), cpu*1e6/float64(total)
 		if b := log1.Batches - log0.Batches; b > 0 {
 			res.recordsPerSync = float64(log1.Records-log0.Records) / float64(b)
+			res.writeUs = float64((log1.WriteTime - log0.WriteTime).Microseconds()) / float64(b)
 		}
 		if g := adm1.Groups - adm0.Groups; g > 0 {
 			res.txsPerGroup = float64(adm1.Txs-adm0.Txs) / float64(g)
 		}
-		o.logf("ingest %s: %d txs in %v, %.1f µs CPU a tx, %.1f records a log sync, %.1f txs an admission group", name, total, d.Round(time.Millisecond), res.cpuUsPerTx, res.recordsPerSync, res.txsPerGroup)
+		o.logf("ingest %s: %d txs in %v, %.1f µs CPU a tx, %.1f records a log sync of %.0f µs, %.1f txs an admission group", name, total, d.Round(time.Millisecond), res.cpuUsPerTx, res.recordsPerSync, res.writeUs, res.txsPerGroup)
 		return res, ctx.Err()
 	}
 
@@ -174,6 +188,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		return nil, err
 	}
 	r.TxPerSInProcess, r.CPUUsPerTxInProcess, r.RecordsPerSyncInProcess, r.TxsPerGroupInProcess = nodeRun.rate, nodeRun.cpuUsPerTx, nodeRun.recordsPerSync, nodeRun.txsPerGroup
+	r.LogWriteUsInProcess, r.SyncBoundTxPerSInProc = nodeRun.writeUs, syncBound(o.IngestClients, nodeRun.writeUs)
 	// The request bodies are encoded before the clock starts: the client's
 	// JSON is not the node's cost.
 	bodies := make(map[*chain.Tx][]byte, total)
@@ -206,7 +221,17 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		return nil, err
 	}
 	r.TxPerSHTTP, r.CPUUsPerTxHTTP, r.RecordsPerSyncHTTP, r.TxsPerGroupHTTP = httpRun.rate, httpRun.cpuUsPerTx, httpRun.recordsPerSync, httpRun.txsPerGroup
+	r.LogWriteUsHTTP, r.SyncBoundTxPerSHTTP = httpRun.writeUs, syncBound(o.IngestClients, httpRun.writeUs)
 	return r, nil
+}
+
+// syncBound is the most clients closed-loop submitters can be answered a
+// second when each answer waits for a log sync of writeUs µs.
+func syncBound(clients int, writeUs float64) float64 {
+	if writeUs <= 0 {
+		return 0
+	}
+	return float64(clients) * 1e6 / writeUs
 }
 
 // newTxBody is a fully signed transfer as POST /transactions/new takes it.
@@ -235,6 +260,8 @@ func (r *IngestResult) Table(w io.Writer) {
 	t.row("process CPU a tx: chain / node / HTTP", fmt.Sprintf("%.0f / %.0f / %.0f µs", r.CPUUsPerTxChain, r.CPUUsPerTxInProcess, r.CPUUsPerTxHTTP), "", "")
 	t.row("records a log fdatasync: node / HTTP", fmt.Sprintf("%.1f / %.1f", r.RecordsPerSyncInProcess, r.RecordsPerSyncHTTP), "", "")
 	t.row("txs an admission group: node / HTTP", fmt.Sprintf("%.1f / %.1f", r.TxsPerGroupInProcess, r.TxsPerGroupHTTP), "", "")
+	t.row("log write + fdatasync, mean: node / HTTP", fmt.Sprintf("%.0f / %.0f µs", r.LogWriteUsInProcess, r.LogWriteUsHTTP), "", "")
+	t.row("at most (submitters ÷ sync): node / HTTP", fmt.Sprintf("%s / %s", txps(r.SyncBoundTxPerSInProc), txps(r.SyncBoundTxPerSHTTP)), "", "")
 	t.write(w)
 }
 

@@ -149,6 +149,16 @@ func parallelChunks(n int, f func(lo, hi int, bv *voi.BatchVerifier, msg []byte)
 		chunks = (n + chunk - 1) / chunk
 	}
 	workers := min(runtime.GOMAXPROCS(0), chunks)
+	if workers == 1 {
+		// One chunk: checked here. A goroutine for it would put the
+		// caller behind the scheduler twice, in the latency of every
+		// small group (node/admit.go).
+		v := verifiers.Get().(*verifier)
+		v.msg = f(0, n, v.bv, v.msg)
+		v.bv.Reset()
+		verifiers.Put(v)
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {

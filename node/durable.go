@@ -36,6 +36,9 @@ func (n *Node) openTxLog() error {
 		return err
 	}
 	n.txlog = log
+	// Of the records spending one (sender, nonce), the pool's choice
+	// (nonceclaim.go).
+	txs = lastSpends(txs, n.chain.GenesisHash())
 	// Each sender's by nonce: appends of one sender may have been written
 	// out of order by concurrent submitters.
 	slices.SortStableFunc(txs, func(a, b *chain.Tx) int {
@@ -220,17 +223,23 @@ func (n *Node) parkable(tx *chain.Tx, err error) bool {
 	return tx.Nonce >= n.chain.Account(tx.Sender).Nonce
 }
 
-// liveTxs is what a compaction keeps: the pool, the parked and the
-// acknowledged not yet mined, once each.
+// liveTxs is what a compaction keeps: the parked, the acknowledged not
+// yet mined and the pool, once each, the pool's last. Of two spends of
+// one nonce (an acknowledged one parked after an eviction, another pooled
+// since), the replay keeps the last (nonceclaim.go): the pooled one, which
+// is the one the node would mine.
 func (n *Node) liveTxs() []*chain.Tx {
-	all := append(append(n.chain.Mempool().Pending(), n.parked.list()...), n.acked.list()...)
+	all := append(append(n.parked.list(), n.acked.list()...), n.chain.Mempool().Pending()...)
 	seen := make(map[chain.Hash]bool, len(all))
-	return slices.DeleteFunc(all, func(tx *chain.Tx) bool {
-		id := tx.ID()
-		dup := seen[id]
-		seen[id] = true
-		return dup
-	})
+	live := make([]*chain.Tx, 0, len(all))
+	for _, tx := range slices.Backward(all) { // each at its last place
+		if id := tx.ID(); !seen[id] {
+			seen[id] = true
+			live = append(live, tx)
+		}
+	}
+	slices.Reverse(live)
+	return live
 }
 
 // ParkedTxs lists logged transactions waiting to become admissible.

@@ -187,9 +187,10 @@ type Node struct {
 	found               sync.Map    // peer.ID -> how it was found (peerinfo.go)
 	compact             *compactRelay
 	txlog               *chain.TxLog
-	parked              parkedTxs // logged txs not admissible yet (durable.go)
-	acked               *ackedTxs // acknowledged, not yet mined (acked.go)
-	admission           *admitter // local submissions admitted in groups (admit.go)
+	parked              parkedTxs    // logged txs not admissible yet (durable.go)
+	acked               *ackedTxs    // acknowledged, not yet mined (acked.go)
+	admission           *admitter    // local submissions admitted in groups (admit.go)
+	spends              *nonceClaims // one local submission of a (sender, nonce) at a time (nonceclaim.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -270,6 +271,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.acked = newAckedTxs(cfg.MaxAcknowledged)
 	n.admission = newAdmitter(n.chain.SubmitTxs)
+	n.spends = newNonceClaims()
 	n.chain.Mempool().OnDrop(n.onPoolDrop)
 	// Replays the pending-transaction log (durable.go); peers hear of the
 	// transactions again at the next rebroadcast.
@@ -543,6 +545,13 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	if err := n.acked.room(); err != nil {
 		return err
 	}
+	// Claimed before the promise: a submitter waiting for another spend
+	// of its nonce must not hold the log's batch.
+	release, err := n.spends.claim(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	promise := n.expectLog()
 	defer promise.Cancel()
 	// The checks that come before the signature first: what they refuse
@@ -555,10 +564,12 @@ func (n *Node) SubmitTx(ctx context.Context, tx *chain.Tx) error {
 	fresh := n.acked.addNew(tx)
 	// Its record is synced while its signature is checked: the 201 waits
 	// for the longer of the two, not for both in turn. A transaction
-	// refused now leaves a record that the replay refuses again
-	// (durable.go).
+	// refused now leaves a record: the replay refuses it again, or keeps
+	// a later spend of its nonce instead (durable.go, nonceclaim.go).
 	write := promise.Start(tx)
-	if err := n.admission.admit(tx); err != nil {
+	err = n.admission.admit(tx)
+	release() // the pool's verdict is in: the next spend of the nonce may go
+	if err != nil {
 		if fresh {
 			n.acked.remove(tx.ID())
 		}
@@ -598,8 +609,17 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	poolNonce := n.chain.Mempool().PendingNonce(me, n.chain.Account(me))
 	nonce := max(poolNonce, n.acked.nextNonce(me))
 	tx := n.wallet.NewTx(n.chain.GenesisHash(), to, amount, fee, nonce)
+	// Claimed until its record is started, as SubmitTx claims a spend
+	// (nonceclaim.go): a transaction signed with this key elsewhere and
+	// submitted now then writes its record in the pool's order too.
+	release, err := n.spends.claim(ctx, tx)
+	if err != nil {
+		n.sendMu.Unlock()
+		return nil, err
+	}
+	defer release()
 	n.acked.add(tx) // a new transaction: its id is new
-	err := n.chain.SubmitTx(tx)
+	err = n.chain.SubmitTx(tx)
 	behindParked := err != nil && nonce > poolNonce && n.parkable(tx, err)
 	if err != nil && !behindParked {
 		n.acked.remove(tx.ID())
@@ -607,7 +627,9 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	n.sendMu.Unlock()
 	switch {
 	case behindParked:
-		if err := n.logTx(tx, promise.Start(tx)); err != nil {
+		write := promise.Start(tx)
+		release()
+		if err := n.logTx(tx, write); err != nil {
 			n.acked.remove(tx.ID())
 			return nil, err
 		}
@@ -617,7 +639,9 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	case err != nil:
 		return nil, err
 	}
-	if err := n.acceptTx(tx, true, promise.Start(tx)); err != nil {
+	write := promise.Start(tx)
+	release()
+	if err := n.acceptTx(tx, true, write); err != nil {
 		return nil, err
 	}
 	return tx, nil

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,6 +112,19 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if c.traceFile != "" {
+		f, err := os.Create(c.traceFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "gossipchain bench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintf(stderr, "gossipchain bench: %v\n", err)
+			return 1
+		}
+		defer trace.Stop()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -202,6 +216,7 @@ type benchConfig struct {
 	small                             bool
 	o                                 bench.Options
 	cpuProfile                        string
+	traceFile                         string
 	out, sizes, lengths               string
 	in                                string
 }
@@ -246,6 +261,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.BoolVar(&c.inProcess, "in-process", false, "run the syncing and idle nodes in this process (no helper processes; RSS is then the whole process's)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on stderr")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (helpers not included: use --in-process)")
+	fs.StringVar(&c.traceFile, "trace", "", "write an execution trace of this process to FILE (go tool trace FILE; ingest marks each submission as a region \"submit\")")
 	fs.StringVar(&c.in, "in", "", "network-plot: `bench network --json` outputs to plot, comma-separated")
 	fs.StringVar(&c.out, "out", "docs", "plot: directory for the PNGs and plot-data.json")
 	fs.StringVar(&c.sizes, "sizes", "5,10,20,35,50", "plot: network sizes")
