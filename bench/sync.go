@@ -62,6 +62,7 @@ type SyncResult struct {
 	CPUSeconds   float64 `json:"cpu_seconds,omitempty"`
 	GCCycles     uint64  `json:"gc_cycles,omitempty"`
 	GCCPUSeconds float64 `json:"gc_cpu_seconds,omitempty"`
+	MinorFaults  int64   `json:"minor_faults,omitempty"`
 	// ServerCPUSeconds: the serving nodes' process's CPU time over the
 	// helper's run (helper start and stop included), when the syncing
 	// node runs in a helper.
@@ -105,6 +106,10 @@ type SyncRun struct {
 	// assists, workers and pauses; an estimate).
 	GCCycles     uint64  `json:"gc_cycles"`
 	GCCPUSeconds float64 `json:"gc_cpu_seconds"`
+	// MinorFaults is the page faults the process took during the sync
+	// (memory touched for the first time since the kernel gave it, each
+	// some microseconds on a VM).
+	MinorFaults int64 `json:"minor_faults"`
 	// ServerCPUSeconds is the CPU time of the serving process (this one,
 	// with the helper syncing) during the helper's run: the serving
 	// node's work on the same cores, which the floor does not include.
@@ -228,7 +233,7 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 			Mode: "sync", Method: m, Blocks: o.Blocks, TxsPerBlock: o.TxsPerBlock, Txs: meta.Txs,
 			Seconds: round(run.Seconds, 3), BlocksPerS: rate(o.Blocks, d), TxsPerS: rate(meta.Txs, d),
 			PeakRSSMB: run.PeakRSSMB, PeakHeapMB: run.PeakHeapMB, RSSScope: scope, LoadAvg1: load,
-			GCCycles: run.GCCycles, GCCPUSeconds: run.GCCPUSeconds, ServerCPUSeconds: round(run.ServerCPUSeconds, 3),
+			GCCycles: run.GCCycles, GCCPUSeconds: run.GCCPUSeconds, MinorFaults: run.MinorFaults, ServerCPUSeconds: round(run.ServerCPUSeconds, 3),
 			Peers: len(peerAddrs),
 		}
 		if len(runs) > 1 {
@@ -316,6 +321,7 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 	gc0 := readGC()
 	start := time.Now()
 	cpu0 := processCPU()
+	flt0 := minorFaults()
 	switch method {
 	case "locator", "serial", "preverify":
 		_, err = n.SyncFrom(ctx, id)
@@ -326,6 +332,7 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 	}
 	d := time.Since(start)
 	cpu := processCPU() - cpu0
+	faults := minorFaults() - flt0
 	gc := readGC()
 	if profile != "" {
 		pprof.StopCPUProfile()
@@ -338,7 +345,8 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 		return nil, fmt.Errorf("synced to index %d, want %d", got, want)
 	}
 	return &SyncRun{Method: method, Index: want, Seconds: d.Seconds(), PeakRSSMB: kbToMB(procStatusKB("self", "VmHWM")), PeakHeapMB: peakHeap,
-		CPUSeconds: cpu.Seconds(), GCCycles: gc.cycles - gc0.cycles, GCCPUSeconds: round(gc.cpu-gc0.cpu, 3)}, nil
+		CPUSeconds: cpu.Seconds(), GCCycles: gc.cycles - gc0.cycles, GCCPUSeconds: round(gc.cpu-gc0.cpu, 3),
+		MinorFaults: faults}, nil
 }
 
 type gcCount struct {
@@ -518,6 +526,15 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// minorFaults is the minor page faults this process has taken.
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Minflt
 }
 
 // threadCPU is the CPU time of the calling OS thread (Linux RUSAGE_THREAD).
