@@ -136,6 +136,10 @@ func TestAllModes(t *testing.T) {
 	if want := float64(sync.Txs) / (float64(sync.Cores) * sync.BatchSigsPerSCore); math.Abs(sync.FloorSeconds-want) > 0.002+want/1000 {
 		t.Fatalf("floor %v s, want %v s", sync.FloorSeconds, want)
 	}
+	if sync.BatchSigsPerSAllCores <= 0 || sync.BatchSigsPerCPUSAllCores <= 0 || sync.CPURatioAllCores <= 0 ||
+		math.Abs(sync.FloorAllCoresSeconds-float64(sync.Txs)/sync.BatchSigsPerSAllCores) > 0.002 {
+		t.Fatalf("all-cores rate: %+v", sync)
+	}
 	if sync.ServerCPUSeconds <= 0 || sync.CPUSeconds <= 0 {
 		t.Fatalf("CPU times missing: %+v", sync)
 	}
@@ -152,7 +156,7 @@ func TestAllModes(t *testing.T) {
 	}
 	var table bytes.Buffer
 	Print(&table, results)
-	for _, want := range []string{"== pow", "== ingest", "== propagation", "== sync", "== rest", "ingest:", "≤ 100 MB", "floor: sigs ÷ (cores × mean batch rate)", "batch rate before / after the sync", "time ÷ floor"} {
+	for _, want := range []string{"== pow", "== ingest", "== propagation", "== sync", "== rest", "ingest:", "≤ 100 MB", "floor: sigs ÷ (cores × mean batch rate)", "batch rate before / after the sync", "batch rate, all cores at once", "time ÷ floor"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
