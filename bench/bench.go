@@ -88,6 +88,11 @@ type Options struct {
 	// SyncPreverify adds a sync by the parallel download with early
 	// signature checks (node.Config.SyncPreverify), for comparison.
 	SyncPreverify bool
+	// SyncProfile, if set, is where the syncing node writes a CPU profile
+	// of the sync alone (from the first request to the tip reached), in
+	// its helper process or in this one; with several syncs, the last
+	// one's.
+	SyncProfile string
 	// SkipTutorial leaves out the tutorial's resolve that a coinbase-only
 	// sync is compared with (python3, Flask and requests).
 	SkipTutorial bool

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,6 +125,24 @@ func TestAllModes(t *testing.T) {
 	if sync.WholeChain == nil || sync.WholeChain.Blocks != o.Blocks || sync.Txs == 0 || sync.Serial == nil || sync.FloorSeconds <= 0 || sync.BatchSigsPerSCore <= 0 {
 		t.Fatalf("sync result %+v", sync)
 	}
+	// The floor is measured before and after the sync and taken at the
+	// mean of the two rates.
+	if sync.BatchSigsPerSCoreBefore <= 0 || sync.BatchSigsPerSCoreAfter <= 0 || sync.FloorRatioBefore <= 0 || sync.FloorRatioAfter <= 0 {
+		t.Fatalf("floor before/after missing: %+v", sync)
+	}
+	if mean := (sync.BatchSigsPerSCoreBefore + sync.BatchSigsPerSCoreAfter) / 2; math.Abs(sync.BatchSigsPerSCore-mean) > 1 {
+		t.Fatalf("batch rate %v is not the mean of %v and %v", sync.BatchSigsPerSCore, sync.BatchSigsPerSCoreBefore, sync.BatchSigsPerSCoreAfter)
+	}
+	if want := float64(sync.Txs) / (float64(sync.Cores) * sync.BatchSigsPerSCore); math.Abs(sync.FloorSeconds-want) > 0.002+want/1000 {
+		t.Fatalf("floor %v s, want %v s", sync.FloorSeconds, want)
+	}
+	if sync.BatchSigsPerSAllCores <= 0 || sync.BatchSigsPerCPUSAllCores <= 0 || sync.CPURatioAllCores <= 0 ||
+		math.Abs(sync.FloorAllCoresSeconds-float64(sync.Txs)/sync.BatchSigsPerSAllCores) > 0.002 {
+		t.Fatalf("all-cores rate: %+v", sync)
+	}
+	if sync.ServerCPUSeconds <= 0 || sync.CPUSeconds <= 0 {
+		t.Fatalf("CPU times missing: %+v", sync)
+	}
 	if results[4].(*SyncResult).Txs != 0 {
 		t.Fatalf("the second sync is not coinbase-only: %+v", results[4])
 	}
@@ -137,7 +156,7 @@ func TestAllModes(t *testing.T) {
 	}
 	var table bytes.Buffer
 	Print(&table, results)
-	for _, want := range []string{"== pow", "== ingest", "== propagation", "== sync", "== rest", "ingest:", "≤ 100 MB", "floor: sigs ÷ (cores × batch rate)", "time ÷ floor"} {
+	for _, want := range []string{"== pow", "== ingest", "== propagation", "== sync", "== rest", "ingest:", "≤ 100 MB", "floor: sigs ÷ (cores × mean batch rate)", "batch rate before / after the sync", "batch rate, all cores at once", "time ÷ floor"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -260,5 +279,28 @@ func TestNiceTicks(t *testing.T) {
 		if g := "[" + strings.Join(s, " ") + "]"; g != c.want {
 			t.Errorf("niceTicks(%v, %v) = %s, want %s", c.lo, c.hi, g, c.want)
 		}
+	}
+}
+
+// TestSyncFloorWith: the floor of a sync is taken at the mean of the rates
+// measured before and after it, which is the smaller (stricter) of the two
+// ways to combine them.
+func TestSyncFloorWith(t *testing.T) {
+	sigs := 100000
+	mk := func(rate, cpuRate float64) syncFloor {
+		return syncFloor{sigs: sigs, cores: 2, batch: rate, seconds: float64(sigs) / (2 * rate), cpuSeconds: float64(sigs) / cpuRate}
+	}
+	f := mk(40000, 50000).with(mk(60000, 70000))
+	if f.batch != 50000 || math.Abs(f.seconds-1.0) > 1e-9 || math.Abs(f.cpuSeconds-100000.0/60000) > 1e-9 {
+		t.Fatalf("floor %+v", f)
+	}
+	meanOfTimes := (mk(40000, 1).seconds + mk(60000, 1).seconds) / 2
+	if f.seconds >= meanOfTimes {
+		t.Fatalf("floor %v s not below the mean of the two floors %v s", f.seconds, meanOfTimes)
+	}
+	// A missing measurement (coinbase-only: no signatures) leaves the
+	// first as it is.
+	if g := mk(40000, 50000).with(syncFloor{}); g.batch != 40000 {
+		t.Fatalf("floor %+v", g)
 	}
 }

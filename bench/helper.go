@@ -38,7 +38,7 @@ func SelfHelper(args ...string) *exec.Cmd {
 
 // RunHelper is a helper process's main; args are what Helper was given:
 //
-//	sync  --dir D --peer MULTIADDR --method locator|whole --want INDEX [--difficulty N]
+//	sync  --dir D --peer MULTIADDR --method locator|whole --want INDEX [--difficulty N] [--cpuprofile F]
 //	      syncs a fresh node in D from the peer and writes a JSON SyncRun line
 //	serve --dir D --api HOST:PORT [--difficulty N]
 //	      starts a node on D with its HTTP API and serves until SIGINT/SIGTERM
@@ -58,6 +58,7 @@ func RunHelper(args []string, stdout, stderr io.Writer) int {
 	want := fs.Uint64("want", 0, "tip index the sync must reach")
 	apiAddr := fs.String("api", "127.0.0.1:0", "HTTP API address")
 	difficulty := fs.Uint("difficulty", 4, "leading zero bits of the test network")
+	profile := fs.String("cpuprofile", "", "sync: CPU profile of the sync to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -67,7 +68,7 @@ func RunHelper(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	switch args[0] {
 	case "sync":
-		run, err := syncOnce(ctx, o.params(), *dir, *peerAddr, *method, *want)
+		run, err := syncOnce(ctx, o.params(), *dir, *peerAddr, *method, *want, *profile)
 		if err != nil {
 			fmt.Fprintln(stderr, "bench helper:", err)
 			return 1

@@ -272,15 +272,21 @@ func (d *downloader) run(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 }
 
-// takeCommit returns the run of received blocks at d.taken to commit next:
-// a full commit's worth, or whatever is there when the rest is not
-// (the end of the download, a full window, or nothing arriving right
-// after it). d.mu held.
+// takeCommit returns the run of received blocks at d.taken to precheck
+// and commit next: a full commit's worth, or whatever is there when the
+// rest is not (the end of the download, a full window, or nothing
+// arriving right after it), or, since it is called only when the precheck
+// stage is idle, a run of at least dlUnit blocks carrying at least dlUnit
+// signatures: their verification starts now rather than when a whole
+// commit's worth has arrived (a 10-transaction sync's cores waited for the
+// first 1,024 blocks). Coinbase-only blocks carry none and wait, as each
+// commit pays its fsyncs. d.mu held.
 func (d *downloader) takeCommit() []*chain.Block {
 	end := d.taken
-	size := 0
+	size, sigs := 0, 0
 	for end < len(d.hashes) && d.blocks[end] != nil && !d.commitFull(end-d.taken, size) {
 		size += d.blocks[end].Size()
+		sigs += max(len(d.blocks[end].Txs)-1, 0)
 		end++
 	}
 	if end == d.taken {
@@ -290,7 +296,8 @@ func (d *downloader) takeCommit() []*chain.Block {
 	// The block after the run is neither received nor in flight: waiting
 	// would gain nothing.
 	waiting := end < len(d.hashes) && d.covered(end)
-	if !full && end < len(d.hashes) && waiting && !d.windowFull() {
+	worth := end-d.taken >= dlUnit && sigs >= dlUnit
+	if !full && end < len(d.hashes) && waiting && !d.windowFull() && !worth {
 		return nil
 	}
 	return slices.Clone(d.blocks[d.taken:end]) // commit clears d.blocks' entries

@@ -358,3 +358,64 @@ func TestParallelDownloadSlowPeer(t *testing.T) {
 		t.Errorf("sync took %v", took)
 	}
 }
+
+// holdAfterFirstUnit makes n serve the blocks-by-hash request for the
+// first unit (its first hash is first) and hold every other one open and
+// silent until the test ends; other requests are served as usual.
+func holdAfterFirstUnit(t *testing.T, n *Node, first chain.Hash) {
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	n.host.SetStreamHandler(SyncProtocol, func(s network.Stream) {
+		defer s.Close()
+		req, err := readFrame(bufio.NewReader(s), maxRequestBytes)
+		if err != nil || len(req) == 0 {
+			s.Reset()
+			return
+		}
+		if req[0] == reqBlocksByHash {
+			hs, _, err := decodeHashesRequest(req[1:])
+			if err != nil || len(hs) == 0 || hs[0] != first {
+				<-hold
+				s.Reset()
+				return
+			}
+		}
+		n.serveSyncRequest(s, req)
+	})
+}
+
+// TestDownloadVerifiesFirstUnit: with the precheck stage idle, a run of a
+// unit of blocks that carry signatures is prechecked and committed at
+// once, not held back until a whole commit's worth (1,024) has arrived.
+// The peer sends the first unit and holds the rest; the first unit must
+// reach the chain while the rest is held (the stall timeout, which would
+// also release it, is set far away).
+func TestDownloadVerifiesFirstUnit(t *testing.T) {
+	p := chain.TestParams()
+	dir := t.TempDir()
+	buildChain(t, dir, p, 1500, 2)
+	srv := testNode(t, dir, func(c *Config) { c.NoAutoSync = true })
+	first, err := srv.Chain().BlockByIndex(chain.Genesis(p).Index + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holdAfterFirstUnit(t, srv, first.Hash())
+	d := testNode(t, "", func(c *Config) {
+		c.NoAutoSync = true
+		c.SyncStallTimeout = 5 * time.Minute
+	})
+	connectNodes(t, d, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.syncParallel(ctx, srv.host.ID())
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 20*time.Second, "the first unit committed while the rest is held", func() bool {
+		return d.Chain().Tip().Index-chain.Genesis(p).Index >= dlUnit
+	})
+	if got := d.Chain().Tip().Index - chain.Genesis(p).Index; got != dlUnit {
+		t.Fatalf("head at %d, want %d (only the first unit was sent)", got, dlUnit)
+	}
+}

@@ -250,6 +250,7 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.IntVar(&c.o.SyncPeers, "peers", 1, "sync: nodes serving the chain to the parallel download")
 	fs.BoolVar(&c.o.SkipTutorial, "skip-tutorial", false, "sync --txs 0: leave out the tutorial's resolve (python3 bench scripts) it is compared with")
 	fs.BoolVar(&c.o.SyncPreverify, "preverify", false, "sync: also time the parallel download with early signature checks (node.Config.SyncPreverify)")
+	fs.StringVar(&c.o.SyncProfile, "sync-profile", "", "sync: write a CPU profile of the syncing node's process over the sync alone to FILE")
 	fs.IntVar(&c.o.IngestTxs, "ingest-txs", 10000, "ingest: transactions per way (at most the mempool's 10,000)")
 	fs.IntVar(&c.o.IngestClients, "clients", 8, "ingest: concurrent submitters")
 	fs.DurationVar(&c.o.PowDuration, "pow-duration", 2*time.Second, "pow: how long each rate is measured")
