@@ -20,7 +20,7 @@ func TestCompactPropagationRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rs[0].(*CompactResult)
-	if r.Lost != 0 || r.BlockTxs != 200 || r.CompactBytes <= 0 || r.CompactBytes >= r.FullBytes || r.MissingRequests <= 0 {
+	if r.Lost != 0 || r.BlockTxs != 200 || r.CompactBytes <= 0 || r.CompactBytes >= r.FullBytes || r.MissingRequests <= 0 || r.CompactAllocMB <= 0 {
 		t.Fatalf("%+v", r)
 	}
 	var buf bytes.Buffer
