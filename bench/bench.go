@@ -74,6 +74,13 @@ type Options struct {
 	Compact  bool
 	BlockTxs int
 	Missing  float64
+	// GoalOnly runs only the two ways issue 12's latency goal compares
+	// (empty blocks, compact with mempools in sync): half the run, for
+	// alternated pairs. The other ways' figures are left at zero.
+	GoalOnly bool
+	// GCFirst collects garbage before each timed block (a diagnosis; see
+	// CompactPropagation).
+	GCFirst bool
 
 	// Blocks and TxsPerBlock shape the chain that sync measures; default
 	// 10,000 blocks of 10 signed transactions.

@@ -24,7 +24,17 @@ type pending struct {
 	scratch *overlay
 	// shaped is AddShapedBlock's block, whose ids the pool's reset uses.
 	shaped *ShapedBlock
+	// reuseEnc: the first block processBlock encodes goes into encBuf
+	// (grown if need be), which AddBlock keeps for its next block once
+	// the commit is over. Later blocks of the same commit (orphans
+	// connected after it) are encoded into their own allocations, since
+	// the store holds every record until the commit.
+	reuseEnc bool
+	encBuf   []byte
 }
+
+// encBufMax is the largest encoding buffer a Chain keeps between blocks.
+const encBufMax = 2 << 20
 
 // scratchMax is the most accounts a block may touch for extend to keep
 // its scratch map for the next block.
@@ -155,7 +165,17 @@ func (c *Chain) processBlock(p *pending, b *Block, h Hash, mode addMode) (AddRes
 	k := keyOf(b.Index, h)
 	e := mode.enc
 	if e == nil {
-		enc := encodeForStore(b)
+		var enc blockEnc
+		if p.reuseEnc {
+			p.reuseEnc = false
+			if size := b.Size(); cap(p.encBuf) < size {
+				p.encBuf = make([]byte, 0, size)
+			}
+			p.encBuf = b.appendTo(p.encBuf[:0])
+			enc = blockEnc{p.encBuf, headerRecord(&b.Header, statusStored)}
+		} else {
+			enc = encodeForStore(b)
+		}
 		e = &enc
 	}
 	p.ws.blocks.put(k, e.block)

@@ -127,7 +127,13 @@ func (n *Node) fullBlockRelay() bool { return n.cfg.FullBlockRelay || n.compact.
 // publishCompact gossips b in compact form, with a fresh nonce for its
 // short-id key.
 func (n *Node) publishCompact(b *chain.Block) error {
-	return n.compact.topic.Publish(n.ctx, newCompactBlock(b, rand.Uint64()).Bytes())
+	return n.publishCompactIDs(b, nil)
+}
+
+// publishCompactIDs is publishCompact with b's transaction ids known
+// (the miner's template: chain.NewBlockTemplateIDs).
+func (n *Node) publishCompactIDs(b *chain.Block, ids []chain.Hash) error {
+	return n.compact.topic.Publish(n.ctx, newCompactBlockIDs(b, rand.Uint64(), ids).Bytes())
 }
 
 // validateCompactBlock checks a compact block cheapest first: decoding,

@@ -324,6 +324,13 @@ func TestCompactWireRoundTrip(t *testing.T) {
 	blk.Txs = append([]*chain.Tx{{Recipient: ws[0].Address(), Amount: 50, Nonce: 2}}, signTxs(p, ws, 4, 0)[1]...)
 	cb := newCompactBlock(blk, 99)
 	enc := cb.Bytes()
+	ids := make([]chain.Hash, len(blk.Txs))
+	for i, tx := range blk.Txs {
+		ids[i] = tx.ID()
+	}
+	if !bytes.Equal(newCompactBlockIDs(blk, 99, ids).Bytes(), enc) {
+		t.Fatal("the compact block made with the ids known differs")
+	}
 	got, err := decodeCompactBlock(enc, 4000)
 	if err != nil {
 		t.Fatal(err)

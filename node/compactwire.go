@@ -76,6 +76,12 @@ func shortID(key [2]uint64, id chain.Hash) uint64 {
 // newCompactBlock makes b's compact form: the coinbase whole, every other
 // transaction as a short id.
 func newCompactBlock(b *chain.Block, nonce uint64) *compactBlock {
+	return newCompactBlockIDs(b, nonce, nil)
+}
+
+// newCompactBlockIDs is newCompactBlock with the transactions' ids known
+// (ids[i] is b.Txs[i].ID(); nil: hashed here).
+func newCompactBlockIDs(b *chain.Block, nonce uint64, ids []chain.Hash) *compactBlock {
 	cb := &compactBlock{Header: b.Header, Nonce: nonce, Count: len(b.Txs), hash: b.Hash()}
 	cb.key = shortIDKey(&b.Header, nonce)
 	if len(b.Txs) == 0 {
@@ -83,8 +89,14 @@ func newCompactBlock(b *chain.Block, nonce uint64) *compactBlock {
 	}
 	cb.Prefilled = []prefilled{{0, b.Txs[0]}}
 	cb.ShortIDs = make([]uint64, 0, len(b.Txs)-1)
-	for _, tx := range b.Txs[1:] {
-		cb.ShortIDs = append(cb.ShortIDs, shortID(cb.key, tx.ID()))
+	for i, tx := range b.Txs[1:] {
+		var id chain.Hash
+		if ids != nil {
+			id = ids[i+1]
+		} else {
+			id = tx.ID()
+		}
+		cb.ShortIDs = append(cb.ShortIDs, shortID(cb.key, id))
 	}
 	return cb
 }

@@ -288,12 +288,13 @@ func stateError(err error) bool {
 // fails, or the block is a valid competitor). The block is pending until
 // release is called, so that peers asking for its transactions are served.
 // Whole-block relay publishes after AddBlock, as before (published false).
-func (n *Node) publishMinedEarly(b *chain.Block) (release func(), published bool) {
+// ids are b's transaction ids (chain.NewBlockTemplateIDs).
+func (n *Node) publishMinedEarly(b *chain.Block, ids []chain.Hash) (release func(), published bool) {
 	if n.fullBlockRelay() || n.chain.Tip().Hash != b.PrevHash || n.chain.CheckHeader(b.Header) != nil {
 		return func() {}, false
 	}
 	release = n.compact.early.hold(b)
-	if err := n.publishCompact(b); err != nil && n.ctx.Err() == nil {
+	if err := n.publishCompactIDs(b, ids); err != nil && n.ctx.Err() == nil {
 		n.log.Warn("publish block", "block", b.Hash(), "err", err)
 	}
 	return release, true

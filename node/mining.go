@@ -17,7 +17,7 @@ var errStale = errors.New("head changed during search")
 // head change cancels the search (errStale): the block would be a side branch.
 func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 	changed := n.headChanged()
-	b := n.chain.NewBlockTemplate(n.wallet.Address())
+	b, ids := n.chain.NewBlockTemplateIDs(n.wallet.Address())
 	target, err := pow.TargetFromBits(b.Bits)
 	if err != nil {
 		return nil, err
@@ -41,10 +41,18 @@ func (n *Node) mineOnce(ctx context.Context) (*chain.Block, error) {
 	}
 	b.Nonce = nonce
 	found := time.Now()
-	release, published := n.publishMinedEarly(b)
-	// The template's transfers come from our mempool, whose signatures
-	// were checked on admission: AddBlock checks only the others.
-	res, err := n.chain.AddBlock(b)
+	release, published := n.publishMinedEarly(b, ids)
+	// Checked as any block: its shape against the template's ids (hashed
+	// from its very transactions: the Merkle root, coinbase, duplicates,
+	// fields), then AddShapedBlock's header, context, signatures and
+	// state. The template's transfers come from our mempool, whose
+	// signatures were checked on admission and are in the cache under
+	// these ids: none is verified again, and no id is hashed again.
+	var res *chain.AddResult
+	sb, err := chain.CheckBlockShapeIDs(b, ids, n.cfg.Params)
+	if err == nil {
+		res, err = n.chain.AddShapedBlock(sb)
+	}
 	release()
 	if err != nil {
 		if errors.Is(err, chain.ErrTimeTooOld) || errors.Is(err, chain.ErrKnownBlock) {

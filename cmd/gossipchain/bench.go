@@ -231,6 +231,8 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.IntVar(&c.o.Samples, "samples", 50, "propagation: blocks mined, and transactions sent, one at a time")
 	fs.BoolVar(&c.o.Compact, "compact", false, "propagation: compact block relay against whole blocks and empty blocks, in one network")
 	fs.IntVar(&c.o.BlockTxs, "block-txs", 2000, "propagation --compact: transactions per block")
+	fs.BoolVar(&c.o.GoalOnly, "goal-only", false, "propagation --compact: only empty blocks and compact blocks in sync (the latency goal's two ways)")
+	fs.BoolVar(&c.o.GCFirst, "gc-first", false, "propagation --compact: collect garbage before each timed block, so no collection ends in the window (a diagnosis: hides the cost of the nodes' own garbage)")
 	fs.Float64Var(&c.o.Missing, "missing", 0.1, "propagation --compact: share of a block's transactions absent from each node's mempool in the out-of-sync way")
 	fs.IntVar(&c.o.Blocks, "blocks", 10000, "sync: chain length in blocks")
 	fs.IntVar(&c.o.Net.Degree, "max-degree", 8, "network: most links a node has")
