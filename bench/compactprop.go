@@ -119,7 +119,9 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 	defer os.RemoveAll(tmp)
 
 	p := o.params()
-	p.BlockReward = compactSendReward
+	// Each sender spends perSender coins a block, in up to three ways of
+	// Samples blocks (the reward of 1,000 ran out at the default 50).
+	p.BlockReward = max(compactSendReward, uint64((3*o.Samples+1)*perSender))
 	p.RetargetInterval = 0 // the funding chain is built at the initial bits
 	senders := make([]*chain.Wallet, compactSenders)
 	for i := range senders {
