@@ -23,8 +23,8 @@ import (
 // decided, and the replay, which keeps the last well-signed record of
 // each (sender, nonce) (lastSpends), decides as the pool did.
 //
-// The claims live only while submissions are in flight, so they are
-// bounded by the submitters (the API's own limits bound those).
+// The claims live only while submissions are in flight: one a waiting
+// or admitting submitter, each a request its client keeps open.
 
 type spendKey struct {
 	sender chain.Address
