@@ -16,14 +16,9 @@ import (
 // no record written for it), admitted when the first was refused.
 func TestSpendsOfOneNonceTakeTurns(t *testing.T) {
 	n := testNode(t, "")
-	mineN(t, n, 2)
 	ctx := context.Background()
 	g := n.Chain().GenesisHash()
-	w := chain.NewWallet()
-	if _, err := n.Send(ctx, w.Address(), 20, 1); err != nil {
-		t.Fatal(err)
-	}
-	mineN(t, n, 1)
+	w := fundedSender(t, n)
 
 	// The first call of the admission is held until released.
 	entered, proceed := make(chan struct{}, 1), make(chan struct{})
@@ -93,15 +88,9 @@ func TestSpendsOfOneNonceTakeTurns(t *testing.T) {
 // crash), whatever the others are.
 func TestReplayKeepsThePoolsChoiceOfSpends(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
 	n := testNode(t, dir)
-	mineN(t, n, 2)
 	g := n.Chain().GenesisHash()
-	w := chain.NewWallet()
-	if _, err := n.Send(ctx, w.Address(), 20, 1); err != nil {
-		t.Fatal(err)
-	}
-	mineN(t, n, 1)
+	w := fundedSender(t, n)
 	n.Close()
 
 	to := chain.NewWallet().Address()
@@ -153,14 +142,9 @@ func TestLastSpendsKeepsUncontestedRecords(t *testing.T) {
 // nonce, the replay keeps the pooled one, as the node would have mined it.
 func TestCompactionWritesThePoolLast(t *testing.T) {
 	n := testNode(t, "")
-	mineN(t, n, 2)
 	ctx := context.Background()
 	g := n.Chain().GenesisHash()
-	w := chain.NewWallet()
-	if _, err := n.Send(ctx, w.Address(), 20, 1); err != nil {
-		t.Fatal(err)
-	}
-	mineN(t, n, 1)
+	w := fundedSender(t, n)
 	pooled := w.NewTx(g, chain.NewWallet().Address(), 1, 1, 0)
 	if err := n.SubmitTx(ctx, pooled); err != nil {
 		t.Fatal(err)
@@ -184,4 +168,16 @@ func TestCompactionWritesThePoolLast(t *testing.T) {
 	if got := lastSpends(live, g); len(got) != len(live)-1 || slices.Contains(got, parked) {
 		t.Fatal("the replay would keep the parked spend")
 	}
+}
+
+// fundedSender is a new wallet holding 20 coins in n's chain.
+func fundedSender(t *testing.T, n *Node) *chain.Wallet {
+	t.Helper()
+	mineN(t, n, 2)
+	w := chain.NewWallet()
+	if _, err := n.Send(context.Background(), w.Address(), 20, 1); err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, n, 1)
+	return w
 }
