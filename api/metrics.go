@@ -80,6 +80,7 @@ func NewMetrics() *Metrics {
 	}
 	counter("blocks_received_total", "New blocks received by gossip.", func(c *node.Metrics) uint64 { return c.BlocksReceived.Load() })
 	counter("blocks_rejected_total", "Blocks from gossip or sync that broke a rule.", func(c *node.Metrics) uint64 { return c.BlocksRejected.Load() })
+	counter("blocks_low_work_total", "Gossiped blocks ignored by the low-work rule: a peer behind us, or a cheap branch.", func(c *node.Metrics) uint64 { return c.BlocksLowWork.Load() })
 	counter("blocks_synced_total", "Blocks accepted through the sync protocol.", func(c *node.Metrics) uint64 { return c.BlocksSynced.Load() })
 	counter("blocks_mined_total", "Blocks mined by this node.", func(c *node.Metrics) uint64 { return c.BlocksMined.Load() })
 	counter("txs_received_total", "Transactions from gossip accepted into the mempool.", func(c *node.Metrics) uint64 { return c.TxsReceived.Load() })

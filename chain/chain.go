@@ -34,12 +34,15 @@ type Chain struct {
 	state    map[Address]Account
 	orphans  *orphanPool
 	pool     *Mempool
-	broken   error             // a failed disk commit: memory and disk may differ, refuse writes
-	brokenAt time.Time         // when broken was set or a recovery last tried (recover.go)
-	network  Hash              // the genesis hash, which signatures commit to
-	proven   map[Hash]struct{} // blocks of header chains proven heavier than our head
-	sigs     *sigCache         // transfers verified ahead of their block (sigcache.go)
-	slab     nodeSlab          // where processBlock's tree nodes come from (tree.go)
+	broken   error     // a failed disk commit: memory and disk may differ, refuse writes
+	brokenAt time.Time // when broken was set or a recovery last tried (recover.go)
+	// writeFailed is set with broken and cleared only by a commit that
+	// succeeds: a reload clears broken while the disk may still be full.
+	writeFailed bool
+	network     Hash              // the genesis hash, which signatures commit to
+	proven      map[Hash]struct{} // blocks of header chains proven heavier than our head
+	sigs        *sigCache         // transfers verified ahead of their block (sigcache.go)
+	slab        nodeSlab          // where processBlock's tree nodes come from (tree.go)
 	// encBuf is the buffer AddBlock encodes its block into for the
 	// store, kept for the next AddBlock once the commit is over (bbolt
 	// holds a Put value only until its transaction ends). A 2,000-tx

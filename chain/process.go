@@ -414,8 +414,10 @@ func (c *Chain) finish(p *pending) error {
 	if err := c.store.commit(p.ws); err != nil {
 		c.broken = fmt.Errorf("%w (retried once a second): %w", ErrStoreFailed, err)
 		c.brokenAt = time.Now()
+		c.writeFailed = true
 		return c.broken
 	}
+	c.writeFailed = false
 	for a, acct := range p.state.accts {
 		if acct.isZero() {
 			delete(c.state, a)

@@ -46,3 +46,13 @@ func (c *Chain) recoverIfBroken() {
 		c.mu.Unlock()
 	}
 }
+
+// StoreFailing reports whether the last block commit failed (a full disk)
+// and none has succeeded since. A reload after a failure does not count:
+// reads work on a full disk. The miner asks it before publishing a block
+// it has not stored yet.
+func (c *Chain) StoreFailing() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.writeFailed
+}

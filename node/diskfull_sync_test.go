@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gossipchain/gossipchain/chain"
 )
 
 // fillDisk writes a file in dir until the filesystem refuses a byte more,
@@ -85,5 +87,65 @@ func TestSyncOnFullDiskBlamesNobody(t *testing.T) {
 				t.Fatalf("peer penalised: %.0f points", b.Penalty(a.ID()))
 			}
 		})
+	}
+}
+
+// A miner whose disk is full publishes none of the blocks it cannot
+// store. Compact relay sends a mined block before its commit; with the
+// commit failing, every attempt was published on the same stale head, and
+// once the network was LowWorkMargin blocks ahead each was a low-work
+// block: the chaos test saw such a miner banned by all its peers.
+func TestFullDiskMinerPublishesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	defer exec.Command("umount", "-l", dir).Run()
+	a := testNode(t, "")
+	b := testNode(t, filepath.Join(dir, "data"))
+	connectNodes(t, b, a)
+	meshed(t, map[*Node]int{a: 1, b: 1})
+	ctx := context.Background()
+
+	free := fillDisk(t, dir)
+	failures := 0
+	for tries := 0; failures < 3; tries++ {
+		if tries == 200 {
+			t.Fatal("200 blocks stored on the full disk: the test did not fill it")
+		}
+		if _, err := b.MineBlock(ctx); err != nil {
+			if !errors.Is(err, chain.ErrStoreFailed) {
+				t.Fatalf("mining on the full disk: %v", err)
+			}
+			failures++
+		}
+	}
+	if !b.Chain().StoreFailing() {
+		t.Fatal("three commits failed and the chain does not say so")
+	}
+	head := b.Chain().Tip().Hash
+	waitFor(t, 20*time.Second, "A to have B's last stored block", func() bool { return a.Chain().HasBlock(head) })
+
+	free()
+	var blk *chain.Block
+	waitFor(t, 20*time.Second, "B to mine once space returned", func() bool {
+		var err error
+		blk, err = b.MineBlock(ctx)
+		return err == nil
+	})
+	if blk.PrevHash != head {
+		t.Fatalf("B's first block after the full disk is not on its stale head")
+	}
+	waitFor(t, 20*time.Second, "A to get B's block", func() bool { return a.Chain().HasBlock(blk.Hash()) })
+	// Each failed block extended the same head as blk: had one reached A,
+	// A would hold it as its head's child and blk on a side branch.
+	if !a.Chain().IsMain(blk.Hash()) {
+		t.Fatal("a block B could not store reached A before B's stored one")
+	}
+	if a.Penalty(b.ID()) > 0 {
+		t.Fatalf("A penalised B: %.0f points", a.Penalty(b.ID()))
 	}
 }

@@ -288,9 +288,12 @@ func stateError(err error) bool {
 // fails, or the block is a valid competitor). The block is pending until
 // release is called, so that peers asking for its transactions are served.
 // Whole-block relay publishes after AddBlock, as before (published false).
+// So does a node whose last commit failed (a full disk): its head cannot
+// move, so it would publish a block on the same stale head every attempt,
+// and once the network is LowWorkMargin blocks ahead, each is low work.
 // ids are b's transaction ids (chain.NewBlockTemplateIDs).
 func (n *Node) publishMinedEarly(b *chain.Block, ids []chain.Hash) (release func(), published bool) {
-	if n.fullBlockRelay() || n.chain.Tip().Hash != b.PrevHash || n.chain.CheckHeader(b.Header) != nil {
+	if n.fullBlockRelay() || n.chain.StoreFailing() || n.chain.Tip().Hash != b.PrevHash || n.chain.CheckHeader(b.Header) != nil {
 		return func() {}, false
 	}
 	release = n.compact.early.hold(b)

@@ -198,9 +198,15 @@ func (n *Node) judgeBlock(from peer.ID, h chain.Hash, res *chain.AddResult, err 
 	case errors.Is(err, chain.ErrKnownBlock), errors.Is(err, chain.ErrTimeTooNew):
 		return pubsub.ValidationIgnore
 	case errors.Is(err, chain.ErrLowWorkBranch):
-		// Valid perhaps, but not worth storing or relaying: a branch
-		// far behind ours costs its sender little work.
-		n.Penalize(from, SeverityMedium, err.Error())
+		// Valid perhaps, but not worth storing or relaying. Not
+		// penalised, as Bitcoin Core ignores unrequested low-work
+		// blocks: an honest miner that is behind (partitioned, its
+		// clock behind the rule, just back from a full disk) sends
+		// them, one per block it mines, and banning it kept it out
+		// after it recovered. The refusal costs a header check, less
+		// than the block's proof of work at the difficulty floor.
+		n.metrics.BlocksLowWork.Add(1)
+		n.log.Debug("low-work block ignored", "block", h, "from", from, "err", err)
 		return pubsub.ValidationIgnore
 	case errors.Is(err, chain.ErrStoreFailed), errors.Is(err, chain.ErrStoreDamaged):
 		// Our failure, not the block's: neither relay nor blame.

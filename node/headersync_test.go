@@ -78,7 +78,8 @@ func evilGossip(t *testing.T, h host.Host, n *Node) *pubsub.Topic {
 
 // TestLowWorkBranchByGossip: a peer publishes a valid block on the genesis
 // while B's chain is far ahead. B neither stores nor relays it (C never
-// sees it) and penalises the sender.
+// sees it), and does not penalise the sender: an honest miner that is
+// behind sends such blocks too (the chaos test saw one banned by all).
 func TestLowWorkBranchByGossip(t *testing.T) {
 	b, c := testNode(t, ""), testNode(t, "")
 	connectNodes(t, b, c)
@@ -91,7 +92,10 @@ func TestLowWorkBranchByGossip(t *testing.T) {
 	if err := topic.Publish(context.Background(), low.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "B to penalise the low-work block's sender", func() bool { return b.Penalty(evil.ID()) > 0 })
+	waitFor(t, 20*time.Second, "B to ignore the low-work block", func() bool { return b.Metrics().BlocksLowWork.Load() > 0 })
+	if pts := b.Penalty(evil.ID()); pts > 0 {
+		t.Fatalf("the low-work block's sender was penalised: %.0f points", pts)
+	}
 	if b.Chain().HasBlock(low.Hash()) || c.Chain().HasBlock(low.Hash()) {
 		t.Fatal("a low-work side-branch block was stored")
 	}

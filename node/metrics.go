@@ -7,6 +7,7 @@ import "sync/atomic"
 type Metrics struct {
 	BlocksReceived atomic.Uint64 // blocks from gossip that were new
 	BlocksRejected atomic.Uint64 // blocks from gossip or sync that broke a rule
+	BlocksLowWork  atomic.Uint64 // gossiped blocks ignored by the low-work rule (not penalised)
 	BlocksSynced   atomic.Uint64 // blocks accepted through the sync protocol
 	BlocksMined    atomic.Uint64
 	BlocksServed   atomic.Uint64 // blocks sent in replies to blocks-by-hash requests

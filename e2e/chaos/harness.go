@@ -624,8 +624,41 @@ func (h *Harness) converge(ctx context.Context) (time.Duration, error) {
 			return time.Since(start), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return time.Since(start), fmt.Errorf("not converged after %v: %s", h.cfg.Drain, last)
+			return time.Since(start), fmt.Errorf("not converged after %v: %s%s", h.cfg.Drain, last, h.bansSummary(ctx))
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// bansSummary lists the bans nodes hold against each other, for the
+// failure message: a node that none of the others will talk to is the
+// first thing to rule out when heads differ after healing.
+func (h *Harness) bansSummary(ctx context.Context) string {
+	byID := map[string]int{}
+	for _, p := range h.procs {
+		byID[p.peerID] = p.i
+	}
+	var out []string
+	for _, p := range h.procs {
+		var resp struct {
+			Banned []struct {
+				Peer   string `json:"peer"`
+				Reason string `json:"reason"`
+			} `json:"banned"`
+		}
+		if err := p.get(ctx, "/peers/banned", &resp); err != nil {
+			continue
+		}
+		for _, b := range resp.Banned {
+			who := b.Peer
+			if i, ok := byID[b.Peer]; ok {
+				who = fmt.Sprintf("node %d", i)
+			}
+			out = append(out, fmt.Sprintf("node %d bans %s (%.120s)", p.i, who, b.Reason))
+		}
+	}
+	if len(out) == 0 {
+		return "; no bans"
+	}
+	return "; " + strings.Join(out, "; ")
 }
