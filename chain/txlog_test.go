@@ -423,3 +423,94 @@ func TestTxLogStartDoesNotWait(t *testing.T) {
 		t.Fatalf("the log holds %d txs (err %v), want the started one", len(got), err)
 	}
 }
+
+// A batch is written and synced while an earlier batch's sync is still
+// under way (up to SyncsInFlight at once), and each is answered by its own
+// sync: the second append returns while the first one's sync is held.
+func TestTxLogSyncsOverlap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TxLogFile)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	l, _ := openLog(t, path, TxLogOptions{Linger: -1, syncFile: func(f *os.File) error {
+		if calls.Add(1) == 1 {
+			<-release
+		}
+		return datasync(f)
+	}})
+	defer l.Close()
+	txs := logTxs(t, 2)
+	first := make(chan error, 1)
+	go func() { first <- l.Append(txs[0]) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for calls.Load() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch never synced")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() { second <- l.Append(txs[1]) }()
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the second batch waited for the first one's sync")
+	}
+	select {
+	case <-first:
+		t.Fatal("the first append was answered before its sync")
+	default:
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	_, got := openLog(t, path, TxLogOptions{})
+	wantOrder(t, got, txs...)
+}
+
+// A failed sync breaks the log, and a batch written after the failed one
+// is refused too, though its own sync succeeded: nothing later than a
+// failure is acknowledged until the log is rewritten.
+func TestTxLogSyncFailureFailsLaterBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TxLogFile)
+	releases := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	var calls atomic.Int32
+	l, _ := openLog(t, path, TxLogOptions{Linger: -1, RetryInterval: time.Hour, syncFile: func(f *os.File) error {
+		switch calls.Add(1) {
+		case 1:
+			<-releases[0]
+			return syscall.EIO
+		case 2:
+			<-releases[1]
+		}
+		return datasync(f)
+	}})
+	defer l.Close()
+	txs := logTxs(t, 3)
+	answers := make(chan error, 2)
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range 2 {
+		go func() { answers <- l.Append(txs[i]) }()
+		for calls.Load() < int32(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("batch %d never synced", i+1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(releases[0])
+	if err := <-answers; !errors.Is(err, ErrTxLogUnavailable) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("the failed sync's append: %v", err)
+	}
+	close(releases[1])
+	if err := <-answers; !errors.Is(err, ErrTxLogUnavailable) {
+		t.Fatalf("a batch written after a failed one was acknowledged: %v", err)
+	}
+	if err := l.Append(txs[2]); !errors.Is(err, ErrTxLogUnavailable) {
+		t.Fatalf("the broken log accepted an append: %v", err)
+	}
+}

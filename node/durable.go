@@ -31,6 +31,8 @@ func (n *Node) openTxLog() error {
 		Live:      n.liveTxs,
 		CompactAt: n.cfg.TxLogCompactAt,
 		Prealloc:  n.cfg.TxLogPrealloc,
+
+		SyncsInFlight: n.cfg.TxLogSyncsInFlight,
 	})
 	if err != nil {
 		return err
