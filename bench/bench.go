@@ -57,9 +57,6 @@ type Options struct {
 	// IngestClients is the number of concurrent submitters (goroutines,
 	// HTTP clients); default 8.
 	IngestClients int
-	// IngestLogSyncs is the log's syncs in flight
-	// (node.Config.TxLogSyncsInFlight); zero: the node's default.
-	IngestLogSyncs int
 
 	// Nodes is the propagation network's size; default 20.
 	Nodes int

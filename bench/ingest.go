@@ -123,7 +123,7 @@ func Ingest(ctx context.Context, o Options) (*IngestResult, error) {
 		if err != nil {
 			return res, err
 		}
-		n, err := startNode(dir, p, func(c *node.Config) { c.TxLogSyncsInFlight = o.IngestLogSyncs })
+		n, err := startNode(dir, p)
 		if err != nil {
 			return res, err
 		}

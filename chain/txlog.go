@@ -22,8 +22,7 @@ import (
 // disk; concurrent appenders copy their records into one batch, which one
 // writer goroutine writes with one write and one fdatasync, then answers
 // all at once by closing the batch's channel (group commit: no allocation
-// or hand-off a record). Up to SyncsInFlight batches sync at once: the
-// writer writes the next batch while earlier ones sync (see syncSlot). A submitter that announces its append before
+// or hand-off a record). A submitter that announces its append before
 // validating (Expect) is
 // waited for, briefly, so that concurrent submitters share one fsync
 // rather than each paying one. The file grows by zeroed chunks, so that an
@@ -51,15 +50,13 @@ type TxLog struct {
 	done     chan struct{} // closed when the writer has ended
 
 	// Owned by the committer goroutine (and OpenTxLog before it starts).
-	f        *os.File
-	size     int64 // end of the last record
-	alloc    int64 // file length: size, then zeroed space
-	liveSize int64 // size after the last compaction
-	slots    chan *syncSlot
-	syncing  sync.WaitGroup // batches syncing
+	f         *os.File
+	size      int64 // end of the last record
+	alloc     int64 // file length: size, then zeroed space
+	liveSize  int64 // size after the last compaction
+	lastRetry time.Time
 
-	broken    atomic.Pointer[TxLogError] // non-nil while writes fail
-	lastRetry atomic.Int64               // unix nanoseconds of the last failure or recovery try
+	broken atomic.Pointer[TxLogError] // non-nil while writes fail
 
 	batches, records, compactions, holds atomic.Int64
 	writeNanos                           atomic.Int64 // in the batches' write and fdatasync
@@ -81,24 +78,7 @@ type TxLogOptions struct {
 	// default 64 KiB (about 420 records). Negative: none (each append
 	// extends the file). On a full disk, appends go on in this reserve.
 	Prealloc int64
-	// SyncsInFlight is how many batches may sync at once; default 4.
-	// 1: each batch is written only once the previous one is synced.
-	SyncsInFlight int
-
-	syncFile func(*os.File) error // tests: instead of fdatasync
 }
-
-// A syncSlot is one of the syncs that may be in flight, with its own open
-// file description of the log. Two fdatasync calls on one file run at
-// once on Linux, and a disk with a queue serves them side by side (four
-// concurrent write-and-sync rounds gave 3–10 times one's rate here,
-// docs/BENCHMARKS.md). Each slot has its own open file, not a dup of one,
-// because Linux reports a writeback error once per open file description:
-// on a shared one the first sync to look would take the error and a
-// concurrent sync of a later batch could return success for pages that
-// never reached the disk. With a file each, every sync that starts after
-// an error sees it.
-type syncSlot struct{ f *os.File }
 
 // TxLogError is the error of a log that cannot write: the disk is full or
 // failing. errors.Is(err, ErrTxLogUnavailable) holds.
@@ -156,12 +136,6 @@ func OpenTxLog(path string, opts TxLogOptions) (*TxLog, []*Tx, error) {
 	if opts.Prealloc == 0 {
 		opts.Prealloc = 64 << 10
 	}
-	if opts.SyncsInFlight <= 0 {
-		opts.SyncsInFlight = 4
-	}
-	if opts.syncFile == nil {
-		opts.syncFile = datasync
-	}
 	if opts.Live == nil {
 		opts.Live = func() []*Tx { return nil }
 	}
@@ -196,10 +170,6 @@ func OpenTxLog(path string, opts TxLogOptions) (*TxLog, []*Tx, error) {
 		return nil, nil, err
 	}
 	l.f, l.size, l.alloc, l.liveSize = f, good, good, good
-	if err := l.openSlots(); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("txlog: %w", err)
-	}
 	go l.commit()
 	return l, txs, nil
 }
@@ -466,15 +436,13 @@ func (l *TxLog) hold() {
 }
 
 // commit is the one writer: woken by a batch's first record, it holds the
-// batch for promised records, waits for a free sync slot (the batch grows
-// meanwhile), then writes it and hands its sync to the slot, which answers
-// everyone in it at once.
+// batch for promised records, then writes it with one write and one sync
+// and answers everyone in it at once.
 func (l *TxLog) commit() {
 	defer close(l.done)
 	for {
 		<-l.kick
 		l.hold()
-		slot := <-l.slots
 		l.mu.Lock()
 		var b *txLogBatch
 		if l.cur.n > 0 {
@@ -485,12 +453,9 @@ func (l *TxLog) commit() {
 		closed := l.closed
 		l.mu.Unlock()
 		if b != nil {
-			l.writeBatch(b, slot, len(compacts) > 0)
-		} else {
-			l.slots <- slot
+			l.writeBatch(b, len(compacts) > 0)
 		}
 		if len(compacts) > 0 {
-			l.drain()
 			err := l.compact(l.opts.Live())
 			if err != nil {
 				err = l.fail(err)
@@ -502,102 +467,50 @@ func (l *TxLog) commit() {
 			}
 		}
 		if closed {
-			l.syncing.Wait()
 			return
 		}
 	}
 }
 
 // writeBatch writes b (recovering a broken log first, at most once a
-// RetryInterval) and starts its sync on slot, which answers its appenders;
-// it compacts a grown log unless a compaction follows anyway.
-func (l *TxLog) writeBatch(b *txLogBatch, slot *syncSlot, compacting bool) {
+// RetryInterval), answers its appenders and compacts a grown log unless a
+// compaction follows anyway.
+func (l *TxLog) writeBatch(b *txLogBatch, compacting bool) {
 	err := l.Err()
 	if err != nil {
-		l.slots <- slot
-		l.drain()
 		err = l.recover()
-		slot = <-l.slots // recover reopened the slots
 	}
-	start := time.Now()
 	if err == nil {
 		err = l.write(b.buf)
 	}
-	if err != nil {
-		l.slots <- slot
-		b.err = err
-		close(b.done)
-		return
+	if err == nil { // counted before the answers, for their callers
+		l.batches.Add(1)
+		l.records.Add(int64(b.n))
 	}
-	l.syncing.Add(1)
-	go l.syncBatch(b, slot, start)
-	if !compacting && l.size > l.opts.CompactAt && l.size > 2*l.liveSize {
-		l.drain()
+	b.err = err
+	close(b.done)
+	if err == nil && !compacting && l.size > l.opts.CompactAt && l.size > 2*l.liveSize {
 		if err := l.compact(l.opts.Live()); err != nil {
 			l.fail(err)
 		}
 	}
 }
 
-// syncBatch makes b durable and answers it. fdatasync: inside the zeroed
-// space the file's size and blocks do not change, so the disk writes the
-// records and no journal commit. The sync covers every batch written
-// before it, but a batch is answered by its own: a failure there breaks
-// the log, and a batch written after it syncs on a file that reports it.
-func (l *TxLog) syncBatch(b *txLogBatch, slot *syncSlot, start time.Time) {
-	defer l.syncing.Done()
-	err := l.opts.syncFile(slot.f)
-	if err == nil {
-		err = l.Err() // an earlier batch failed after this one was written
-	}
-	if err != nil {
-		err = l.fail(err)
-	} else { // counted before the answers, for their callers
-		l.writeNanos.Add(int64(time.Since(start)))
-		l.batches.Add(1)
-		l.records.Add(int64(b.n))
-	}
-	l.slots <- slot
-	b.err = err
-	close(b.done)
-}
-
-// drain waits until no batch is syncing and every slot is free: before a
-// compaction replaces the file the slots sync.
-func (l *TxLog) drain() { l.syncing.Wait() }
-
-// openSlots opens SyncsInFlight files on the log for the syncs and closes
-// those of a file a compaction replaced; no sync may be in flight. If one
-// cannot be opened the old slots stay: the caller fails the log, and a
-// broken log syncs nothing until a compaction, which opens them again.
-func (l *TxLog) openSlots() error {
-	slots := make(chan *syncSlot, l.opts.SyncsInFlight)
-	for range l.opts.SyncsInFlight {
-		f, err := os.OpenFile(l.path, os.O_WRONLY, 0)
-		if err != nil {
-			for len(slots) > 0 {
-				(<-slots).f.Close()
-			}
-			return &TxLogError{Path: l.path, Err: err}
-		}
-		slots <- &syncSlot{f: f}
-	}
-	for len(l.slots) > 0 {
-		(<-l.slots).f.Close()
-	}
-	l.slots = slots
-	return nil
-}
-
-// write writes buf after the last record; syncBatch makes it durable.
 func (l *TxLog) write(buf []byte) error {
 	end := l.size + int64(len(buf))
 	if end > l.alloc && l.opts.Prealloc > 0 {
 		l.grow(end)
 	}
+	start := time.Now()
 	if _, err := l.f.WriteAt(buf, l.size); err != nil {
 		return l.fail(err)
 	}
+	// fdatasync: inside the zeroed space the file's size and blocks do not
+	// change, so the disk writes the records and no journal commit.
+	if err := datasync(l.f); err != nil {
+		return l.fail(err)
+	}
+	l.writeNanos.Add(int64(time.Since(start)))
 	l.size, l.alloc = end, max(l.alloc, end)
 	return nil
 }
@@ -627,16 +540,16 @@ func (l *TxLog) fail(err error) error {
 		te = &TxLogError{Path: l.path, Err: err}
 	}
 	l.broken.Store(te)
-	l.lastRetry.Store(time.Now().UnixNano())
+	l.lastRetry = time.Now()
 	return te
 }
 
 // recover tries, at most once a RetryInterval, to write the log anew.
 func (l *TxLog) recover() error {
-	if time.Since(time.Unix(0, l.lastRetry.Load())) < l.opts.RetryInterval {
+	if time.Since(l.lastRetry) < l.opts.RetryInterval {
 		return l.Err()
 	}
-	l.lastRetry.Store(time.Now().UnixNano())
+	l.lastRetry = time.Now()
 	if err := l.compact(l.opts.Live()); err != nil {
 		return l.fail(err)
 	}
@@ -675,7 +588,7 @@ func (l *TxLog) compact(live []*Tx) error {
 	l.f = f
 	l.size, l.alloc, l.liveSize = int64(len(buf)), int64(len(buf)), int64(len(buf))
 	l.compactions.Add(1)
-	return l.openSlots()
+	return nil
 }
 
 func syncDir(dir string) error {
@@ -733,9 +646,6 @@ func (l *TxLog) Close() error {
 	var err error
 	if l.Err() == nil {
 		err = l.compact(l.opts.Live())
-	}
-	for len(l.slots) > 0 {
-		(<-l.slots).f.Close()
 	}
 	return errors.Join(err, l.f.Close())
 }

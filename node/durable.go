@@ -31,8 +31,6 @@ func (n *Node) openTxLog() error {
 		Live:      n.liveTxs,
 		CompactAt: n.cfg.TxLogCompactAt,
 		Prealloc:  n.cfg.TxLogPrealloc,
-
-		SyncsInFlight: n.cfg.TxLogSyncsInFlight,
 	})
 	if err != nil {
 		return err

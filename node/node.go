@@ -111,9 +111,6 @@ type Config struct {
 	// TxLogPrealloc: the log grows by this much zeroed space at a time
 	// (chain.TxLogOptions.Prealloc); zero: its default.
 	TxLogPrealloc int64
-	// TxLogSyncsInFlight: how many batches of the log may sync at once
-	// (chain.TxLogOptions.SyncsInFlight); zero: its default.
-	TxLogSyncsInFlight int
 	// MempoolMaxTxs caps the mempool (chain.Options); default 10,000.
 	MempoolMaxTxs int
 	// MaxAcknowledged bounds the transactions acknowledged and not yet

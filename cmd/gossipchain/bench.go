@@ -255,7 +255,6 @@ func benchFlags(c *benchConfig) *flag.FlagSet {
 	fs.StringVar(&c.o.SyncProfile, "sync-profile", "", "sync: write a CPU profile of the syncing node's process over the sync alone to FILE")
 	fs.IntVar(&c.o.IngestTxs, "ingest-txs", 10000, "ingest: transactions per way (at most the mempool's 10,000)")
 	fs.IntVar(&c.o.IngestClients, "clients", 8, "ingest: concurrent submitters")
-	fs.IntVar(&c.o.IngestLogSyncs, "log-syncs", 0, "ingest: syncs of the pending-transaction log in flight at once (0: the node's default, 4)")
 	fs.DurationVar(&c.o.PowDuration, "pow-duration", 2*time.Second, "pow: how long each rate is measured")
 	fs.IntVar(&c.o.RestBlocks, "rest-blocks", 10000, "rest: chain length of the idle node")
 	fs.IntVar(&c.o.StartupBlocks, "startup-blocks", 100000, "rest: chain length of the store timed from start to serving")
