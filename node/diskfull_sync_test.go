@@ -36,26 +36,34 @@ func fillDisk(t *testing.T, dir string) (free func()) {
 	return func() { os.Remove(path) }
 }
 
+// smallDisk mounts a tmpfs of size (such as "16m") on a new directory,
+// unmounted when the test ends; it skips the test unless run as root.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
 // A node whose disk is full while it downloads blocks blames nobody: the
 // peer that sent good blocks is neither penalised nor banned, and once
 // space returns the same peer brings the node up to date. Both sync paths
 // once banned every peer here (the chaos test: a node isolated for the
 // ban's 24 h).
 func TestSyncOnFullDiskBlamesNobody(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
 	for _, serial := range []bool{false, true} {
 		name := "parallel"
 		if serial {
 			name = "serial"
 		}
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
-				t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-			}
-			defer exec.Command("umount", "-l", dir).Run()
+			dir := smallDisk(t, "16m")
 			a := testNode(t, "")
 			b := testNode(t, filepath.Join(dir, "data"), func(c *Config) { c.SyncSerial = serial })
 			mineN(t, a, 40)
@@ -98,14 +106,7 @@ func TestSyncOnFullDiskBlamesNobody(t *testing.T) {
 // its peers. (The attempt whose commit fails first is published, as any
 // block is before its commit: B has no peer then.)
 func TestFullDiskMinerPublishesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	defer exec.Command("umount", "-l", dir).Run()
+	dir := smallDisk(t, "16m")
 	a := testNode(t, "")
 	b := testNode(t, filepath.Join(dir, "data"))
 	ctx := context.Background()

@@ -173,14 +173,7 @@ func TestTxCrashChild(t *testing.T) {
 // the disk, keeps nothing it refused, and accepts again by itself once
 // space returns; what it acknowledged survives a restart.
 func TestDiskFullRefusesThenRecovers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	defer exec.Command("umount", "-l", dir).Run()
+	dir := smallDisk(t, "32m")
 	data := filepath.Join(dir, "data")
 	// The log's reserve on a full disk: 26 records, fewer than the sends
 	// below.
