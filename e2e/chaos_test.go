@@ -71,8 +71,8 @@ func TestChaos(t *testing.T) {
 	})
 	if rep != nil {
 		t.Logf("report: %s/report.json, plot: %s/timeline.png", out, out)
-		t.Logf("acknowledged %d (%v), mined once %d, lost to a conflicting spend %d, lost %d, duplicated %d; faults %d %v; longest convergence after a fault %.0f s; final convergence %.0f s",
-			rep.Acked, rep.AckedByKind, rep.Mined, rep.Explained, rep.Lost, rep.Duplicated, rep.FaultsInjected, rep.FaultsByKind, rep.LongestConvergeS, rep.ConvergedS)
+		t.Logf("acknowledged %d (%v), mined once %d, lost to a conflicting spend %d, lost %d, duplicated %d; faults %d %v; longest convergence after a fault %.0f s; final convergence %.0f s; bans between nodes %d %v",
+			rep.Acked, rep.AckedByKind, rep.Mined, rep.Explained, rep.Lost, rep.Duplicated, rep.FaultsInjected, rep.FaultsByKind, rep.LongestConvergeS, rep.ConvergedS, len(rep.Bans), rep.Bans)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,11 @@ type Report struct {
 	ChainLength       int      `json:"chain_length"`
 	StoreChecks       []string `json:"store_checks"`
 	LogProblems       []string `json:"log_problems,omitempty"`
-	Failures          []string `json:"failures,omitempty"`
+	// Bans the nodes hold against each other at the end. Every node here
+	// is honest, so each is a penalty that hit an honest peer; it fails
+	// the check only through what it causes (a node left out).
+	Bans     []string `json:"bans_between_nodes,omitempty"`
+	Failures []string `json:"failures,omitempty"`
 }
 
 type chainJSON struct {
@@ -107,6 +111,7 @@ func (h *Harness) check(ctx context.Context, faultFrom, faultTo float64, conv in
 	}
 
 	h.convergence(r)
+	r.Bans = h.bans(ctx)
 
 	// Stop the nodes cleanly, then check every store and log.
 	for _, p := range h.procs {

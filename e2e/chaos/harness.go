@@ -634,6 +634,16 @@ func (h *Harness) converge(ctx context.Context) (time.Duration, error) {
 // failure message: a node that none of the others will talk to is the
 // first thing to rule out when heads differ after healing.
 func (h *Harness) bansSummary(ctx context.Context) string {
+	out := h.bans(ctx)
+	if len(out) == 0 {
+		return "; no bans"
+	}
+	return "; " + strings.Join(out, "; ")
+}
+
+// bans lists, as "node i bans node j (reason)", the bans each running
+// node holds.
+func (h *Harness) bans(ctx context.Context) []string {
 	byID := map[string]int{}
 	for _, p := range h.procs {
 		byID[p.peerID] = p.i
@@ -657,8 +667,5 @@ func (h *Harness) bansSummary(ctx context.Context) string {
 			out = append(out, fmt.Sprintf("node %d bans %s (%.120s)", p.i, who, b.Reason))
 		}
 	}
-	if len(out) == 0 {
-		return "; no bans"
-	}
-	return "; " + strings.Join(out, "; ")
+	return out
 }
