@@ -22,7 +22,8 @@
 //
 // The node's own:
 //
-//	GET /status               {"peer_id","addrs","address","index","head","peers","mempool","difficulty",
+//	GET /status               {"peer_id","addrs","address","index","head","peers","mempool","parked",
+//	                          "parked_acknowledged","difficulty",
 //	                          "leading_zero_bits","mining","hashrate","genesis","network","work"};
 //	                          difficulty is the head's compact bits (as each block's "difficulty"),
 //	                          leading_zero_bits the same in the --difficulty flag's unit

@@ -325,20 +325,25 @@ func errorList(err error) []string {
 // in each block's "difficulty"; LeadingZeroBits is the same difficulty in
 // the --difficulty flag's unit (floor(256 - log2(target+1))).
 type statusResponse struct {
-	PeerID          string   `json:"peer_id"`
-	Addrs           []string `json:"addrs"`
-	Address         string   `json:"address"`
-	Index           uint64   `json:"index"`
-	Head            string   `json:"head"`
-	Peers           int      `json:"peers"`
-	Mempool         int      `json:"mempool"`
-	Difficulty      uint32   `json:"difficulty"`
-	LeadingZeroBits int      `json:"leading_zero_bits"`
-	Mining          bool     `json:"mining"`
-	HashRate        float64  `json:"hashrate"`
-	Genesis         string   `json:"genesis"`
-	Network         string   `json:"network"`
-	Work            string   `json:"work"`
+	PeerID  string   `json:"peer_id"`
+	Addrs   []string `json:"addrs"`
+	Address string   `json:"address"`
+	Index   uint64   `json:"index"`
+	Head    string   `json:"head"`
+	Peers   int      `json:"peers"`
+	Mempool int      `json:"mempool"`
+	// Parked: stored transactions waiting to become admissible (a nonce
+	// gap, funds not mined yet); ParkedAcknowledged: those this node
+	// acknowledged (a 201), which it must still get mined.
+	Parked             int     `json:"parked"`
+	ParkedAcknowledged int     `json:"parked_acknowledged"`
+	Difficulty         uint32  `json:"difficulty"`
+	LeadingZeroBits    int     `json:"leading_zero_bits"`
+	Mining             bool    `json:"mining"`
+	HashRate           float64 `json:"hashrate"`
+	Genesis            string  `json:"genesis"`
+	Network            string  `json:"network"`
+	Work               string  `json:"work"`
 	// Bootstrap is each bootstrap peer's state (connected, connecting,
 	// retrying with its last error and next retry).
 	Bootstrap []node.BootstrapStatus `json:"bootstrap"`
@@ -365,24 +370,26 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		relays = []string{}
 	}
 	writeJSON(w, http.StatusOK, statusResponse{
-		PeerID:          st.PeerID,
-		Addrs:           addrs,
-		Address:         st.Address.String(),
-		Index:           st.Index,
-		Head:            st.Head.String(),
-		Peers:           st.Peers,
-		Mempool:         st.Mempool,
-		Difficulty:      st.Bits,
-		LeadingZeroBits: LeadingZeroBits(st.Bits),
-		Mining:          st.Mining,
-		HashRate:        st.HashRate,
-		Genesis:         st.Genesis.String(),
-		Network:         s.n.Chain().Params().Name,
-		Work:            st.Work.String(),
-		Bootstrap:       boot,
-		Reachability:    st.Reachability,
-		RelayAddrs:      relays,
-		OtherPeers:      st.OtherPeers,
+		PeerID:             st.PeerID,
+		Addrs:              addrs,
+		Address:            st.Address.String(),
+		Index:              st.Index,
+		Head:               st.Head.String(),
+		Peers:              st.Peers,
+		Mempool:            st.Mempool,
+		Parked:             st.Parked,
+		ParkedAcknowledged: st.ParkedAcknowledged,
+		Difficulty:         st.Bits,
+		LeadingZeroBits:    LeadingZeroBits(st.Bits),
+		Mining:             st.Mining,
+		HashRate:           st.HashRate,
+		Genesis:            st.Genesis.String(),
+		Network:            s.n.Chain().Params().Name,
+		Work:               st.Work.String(),
+		Bootstrap:          boot,
+		Reachability:       st.Reachability,
+		RelayAddrs:         relays,
+		OtherPeers:         st.OtherPeers,
 	})
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/gossipchain/gossipchain/chain"
@@ -100,6 +101,26 @@ func (a *ackedTxs) list() []*chain.Tx {
 		out = append(out, tx)
 	}
 	return out
+}
+
+// owed sums what sender's acknowledged transactions from nonce on spend
+// (amount and fee), saturating: what the head's balance must still cover.
+func (a *ackedTxs) owed(sender chain.Address, nonce uint64) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var sum uint64
+	for _, tx := range a.txs {
+		if tx.Sender != sender || tx.Nonce < nonce {
+			continue
+		}
+		for _, v := range []uint64{tx.Amount, tx.Fee} {
+			if sum > math.MaxUint64-v {
+				return math.MaxUint64
+			}
+			sum += v
+		}
+	}
+	return sum
 }
 
 // nextNonce is one past the highest nonce of sender's acknowledged

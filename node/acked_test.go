@@ -125,6 +125,53 @@ func TestSendSkipsOwnParkedNonce(t *testing.T) {
 	waitMined(t, n, first.ID(), second.ID())
 }
 
+// A transfer behind the wallet's parked one is acknowledged only if the
+// head's balance covers it and every earlier acknowledged transfer: the
+// pool cannot check its funds while it waits. Without the check a wallet
+// short of funds acknowledged transfers that could never be mined (the
+// chaos test lost 89 that way).
+func TestSendBehindParkedNeedsFunds(t *testing.T) {
+	ctx := context.Background()
+	n := testNode(t, "", func(c *Config) { c.MempoolMaxTxs = 2 })
+	mineN(t, n, 2)
+	bob, carol := chain.NewWallet(), chain.NewWallet()
+	fundWallets(t, n, bob, carol)
+	me := n.Address()
+	first, err := n.Send(ctx, chain.NewWallet().Address(), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, to := n.Chain().GenesisHash(), chain.NewWallet().Address()
+	for _, tx := range []*chain.Tx{bob.NewTx(g, to, 1, 5, 0), carol.NewTx(g, to, 1, 6, 0)} {
+		if err := n.Chain().SubmitTx(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(n.ParkedTxs()) != 1 {
+		t.Fatalf("setup: %d parked, want the node's first transfer", len(n.ParkedTxs()))
+	}
+	balance := n.Chain().Account(me).Balance
+	left := balance - first.Amount - first.Fee
+	_, nextBefore := n.Balance(me)
+	acked := n.acked.len()
+	// One coin more than what the parked transfer leaves.
+	if _, err := n.Send(ctx, chain.NewWallet().Address(), left, 1); !errors.Is(err, chain.ErrInsufficientBalance) {
+		t.Fatalf("a transfer the wallet cannot fund behind a parked one: %v, want ErrInsufficientBalance", err)
+	}
+	if _, next := n.Balance(me); next != nextBefore || n.acked.len() != acked || len(n.ParkedTxs()) != 1 {
+		t.Fatalf("the refusal changed something: next nonce %d (was %d), %d acknowledged (was %d), %d parked", next, nextBefore, n.acked.len(), acked, len(n.ParkedTxs()))
+	}
+	// What the balance covers is acknowledged behind the parked one.
+	second, err := n.Send(ctx, chain.NewWallet().Address(), left-1, 1)
+	if err != nil {
+		t.Fatalf("a transfer the wallet can fund: %v", err)
+	}
+	if second.Nonce != first.Nonce+1 || !n.Parked(second.ID()) {
+		t.Fatalf("second: nonce %d (first %d), parked %v", second.Nonce, first.Nonce, n.Parked(second.ID()))
+	}
+	waitMined(t, n, first.ID(), second.ID())
+}
+
 // Past MaxAcknowledged transactions not yet mined, a new one is refused
 // (503 at the API) and nothing changes.
 func TestAcknowledgedBound(t *testing.T) {

@@ -453,6 +453,10 @@ type Status struct {
 	Mempool  int
 	Mining   bool
 	HashRate float64
+	// Parked counts stored transactions waiting to become admissible
+	// (durable.go); ParkedAcknowledged those of them this node
+	// acknowledged, its promises.
+	Parked, ParkedAcknowledged int
 	// Reachability is AutoNAT's verdict: public, private or unknown.
 	Reachability string
 	RelayAddrs   []string // our /p2p-circuit addresses
@@ -464,6 +468,12 @@ type Status struct {
 // Status reports the node's state now.
 func (n *Node) Status() Status {
 	tip := n.chain.Tip()
+	parked, parkedAcked := n.parked.list(), 0
+	for _, tx := range parked {
+		if n.acked.has(tx.ID()) {
+			parkedAcked++
+		}
+	}
 	return Status{
 		PeerID:   n.host.ID().String(),
 		Addrs:    n.Addrs(),
@@ -477,6 +487,9 @@ func (n *Node) Status() Status {
 		Mempool:  n.chain.Mempool().Len(),
 		Mining:   n.Mining(),
 		HashRate: n.miner.HashRate(),
+
+		Parked:             len(parked),
+		ParkedAcknowledged: parkedAcked,
 
 		Reachability: n.Reachability(),
 		RelayAddrs:   n.RelayAddrs(),
@@ -621,6 +634,18 @@ func (n *Node) Send(ctx context.Context, to chain.Address, amount, fee uint64) (
 	n.acked.add(tx) // a new transaction: its id is new
 	err = n.chain.SubmitTx(tx)
 	behindParked := err != nil && nonce > poolNonce && n.parkable(tx, err)
+	if behindParked {
+		// The pool cannot check its funds (it waits for the parked
+		// ones): the head's balance must cover it and every transfer
+		// acknowledged before it. Without this a wallet short of funds
+		// went on acknowledging transfers behind a parked one that
+		// could never be mined (the chaos test: 89 lost).
+		acct := n.chain.Account(me)
+		if owed := n.acked.owed(me, acct.Nonce); owed > acct.Balance {
+			behindParked = false
+			err = fmt.Errorf("balance %d does not cover this transfer and the wallet's earlier ones not yet mined (%d in all): %w", acct.Balance, owed, chain.ErrInsufficientBalance)
+		}
+	}
 	if err != nil && !behindParked {
 		n.acked.remove(tx.ID())
 	}

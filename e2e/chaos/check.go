@@ -179,7 +179,11 @@ func (r *Report) tally(acks []Ack, ch chainJSON) {
 				a.ID, a.Node, a.T, a.Kind, a.Nonce, byNonce[key]))
 		default:
 			r.Lost++
-			r.LostIDs = append(r.LostIDs, fmt.Sprintf("%s (acked by node %d at %.1f s, %s, nonce %d)", a.ID, a.Node, a.T, a.Kind, a.Nonce))
+			waits := ""
+			if a.Waits {
+				waits = ", acknowledged as waiting behind the wallet's parked transfers"
+			}
+			r.LostIDs = append(r.LostIDs, fmt.Sprintf("%s (acked by node %d at %.1f s, %s, nonce %d%s)", a.ID, a.Node, a.T, a.Kind, a.Nonce, waits))
 		}
 	}
 }

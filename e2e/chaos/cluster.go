@@ -166,6 +166,9 @@ type status struct {
 	Head    string `json:"head"`
 	Peers   int    `json:"peers"`
 	Mempool int    `json:"mempool"`
+	// ParkedAcked: transactions the node acknowledged that wait to
+	// become admissible (a nonce gap, funds not mined yet).
+	ParkedAcked int `json:"parked_acknowledged"`
 }
 
 func (p *proc) status(ctx context.Context) (*status, error) {

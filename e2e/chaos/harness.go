@@ -103,6 +103,9 @@ type Ack struct {
 	Node   int     `json:"node"`
 	T      float64 `json:"t"`
 	Kind   string  `json:"kind"` // "signed", "conflict" (a second spend of an acked nonce), "node-wallet"
+	// Waits: the 201 said the transfer is stored but waits behind the
+	// node wallet's parked ones.
+	Waits bool `json:"waits,omitempty"`
 }
 
 // Fault is one injected fault.
@@ -407,12 +410,13 @@ func (h *Harness) nodeWalletClient(ctx context.Context, clients []*chain.Wallet)
 		code, body, err := p.post(ctx, "/transactions/new", map[string]any{"recipient": to, "amount": 12, "fee": 1})
 		if err == nil && code == 201 {
 			var r struct {
-				ID     string `json:"id"`
-				Sender string `json:"sender"`
-				Nonce  uint64 `json:"nonce"`
+				Message string `json:"message"`
+				ID      string `json:"id"`
+				Sender  string `json:"sender"`
+				Nonce   uint64 `json:"nonce"`
 			}
 			if json.Unmarshal(body, &r) == nil {
-				h.ack(Ack{ID: r.ID, Sender: r.Sender, Nonce: r.Nonce, Node: p.i, Kind: "node-wallet"})
+				h.ack(Ack{ID: r.ID, Sender: r.Sender, Nonce: r.Nonce, Node: p.i, Kind: "node-wallet", Waits: strings.Contains(r.Message, "not pending yet")})
 			}
 		} else {
 			h.refuse(classify(code, body, err))
@@ -596,8 +600,9 @@ func (h *Harness) healAll() {
 	}
 }
 
-// converge waits until every node has one head and every mempool is
-// empty, and returns how long it took.
+// converge waits until every node has one head, every mempool is empty
+// and no node holds an acknowledged transaction parked (one waiting for
+// funds the miners' next blocks bring), and returns how long it took.
 func (h *Harness) converge(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	deadline := start.Add(h.cfg.Drain)
@@ -615,8 +620,8 @@ func (h *Harness) converge(ctx context.Context) (time.Duration, error) {
 				continue
 			}
 			heads[st.Head] = true
-			pending += st.Mempool
-			desc = append(desc, fmt.Sprintf("node %d: %d %.8s mempool %d peers %d", p.i, st.Index, st.Head, st.Mempool, st.Peers))
+			pending += st.Mempool + st.ParkedAcked
+			desc = append(desc, fmt.Sprintf("node %d: %d %.8s mempool %d parked %d peers %d", p.i, st.Index, st.Head, st.Mempool, st.ParkedAcked, st.Peers))
 		}
 		last = strings.Join(desc, "; ")
 		if ok && len(heads) == 1 && pending == 0 {
