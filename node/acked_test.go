@@ -150,6 +150,9 @@ func TestSendBehindParkedNeedsFunds(t *testing.T) {
 	if len(n.ParkedTxs()) != 1 {
 		t.Fatalf("setup: %d parked, want the node's first transfer", len(n.ParkedTxs()))
 	}
+	if st := n.Status(); st.Parked != 1 || st.ParkedAcknowledged != 1 {
+		t.Fatalf("status: %d parked, %d acknowledged, want 1 and 1", st.Parked, st.ParkedAcknowledged)
+	}
 	balance := n.Chain().Account(me).Balance
 	left := balance - first.Amount - first.Fee
 	_, nextBefore := n.Balance(me)

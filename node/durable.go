@@ -202,6 +202,19 @@ func (p *parkedTxs) list() []*chain.Tx {
 	return out
 }
 
+// count reports how many are parked, and how many of them acked says
+// this node acknowledged (no copy, no sort: /status asks).
+func (p *parkedTxs) count(acked func(chain.Hash) bool) (all, ofAcked int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id := range p.txs {
+		if acked(id) {
+			ofAcked++
+		}
+	}
+	return len(p.txs), ofAcked
+}
+
 func (p *parkedTxs) has(id chain.Hash) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -468,12 +468,7 @@ type Status struct {
 // Status reports the node's state now.
 func (n *Node) Status() Status {
 	tip := n.chain.Tip()
-	parked, parkedAcked := n.parked.list(), 0
-	for _, tx := range parked {
-		if n.acked.has(tx.ID()) {
-			parkedAcked++
-		}
-	}
+	parked, parkedAcked := n.parked.count(n.acked.has)
 	return Status{
 		PeerID:   n.host.ID().String(),
 		Addrs:    n.Addrs(),
@@ -488,7 +483,7 @@ func (n *Node) Status() Status {
 		Mining:   n.Mining(),
 		HashRate: n.miner.HashRate(),
 
-		Parked:             len(parked),
+		Parked:             parked,
 		ParkedAcknowledged: parkedAcked,
 
 		Reachability: n.Reachability(),
