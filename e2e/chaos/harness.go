@@ -186,6 +186,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.Logf("chaos: healing everything at %.0f s", faultEnd)
 	h.healAll()
 	conv, convErr := h.converge(ctx)
+	if convErr == nil {
+		h.quiesce(ctx)
+	}
 	stopSampler()
 	swg.Wait()
 	rep := h.check(ctx, faultStart, faultEnd, conv, convErr)
@@ -632,6 +635,35 @@ func (h *Harness) converge(ctx context.Context) (time.Duration, error) {
 			return time.Since(start), fmt.Errorf("not converged after %v: %s%s", h.cfg.Drain, last, h.bansSummary(ctx))
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// quiesce stops the miners and waits, at most 30 s, until every node has
+// one head again, so that the checker's reads see one chain: with mining
+// on, a block mined between two nodes' status reads made two heads (seen
+// once in six 60-second runs).
+func (h *Harness) quiesce(ctx context.Context) {
+	for _, p := range h.procs {
+		if p.miner {
+			if code, body, err := p.post(ctx, "/mining/stop", nil); err != nil || code != 200 {
+				h.cfg.Logf("chaos: node %d: stop mining: %d %s %v", p.i, code, body, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		heads := map[string]bool{}
+		for _, p := range h.procs {
+			if st, err := p.status(ctx); err == nil {
+				heads[st.Head] = true
+			} else {
+				heads[fmt.Sprintf("node %d: %v", p.i, err)] = true
+			}
+		}
+		if len(heads) == 1 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
