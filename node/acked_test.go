@@ -26,6 +26,30 @@ func fundWallets(t *testing.T, n *Node, ws ...*chain.Wallet) {
 	}
 }
 
+// nodeWithParkedSend returns a node (pool capped at 2) whose wallet's
+// first transfer was evicted by two better-paying ones and parked.
+func nodeWithParkedSend(t *testing.T) (*Node, *chain.Tx) {
+	t.Helper()
+	n := testNode(t, "", func(c *Config) { c.MempoolMaxTxs = 2 })
+	mineN(t, n, 2)
+	bob, carol := chain.NewWallet(), chain.NewWallet()
+	fundWallets(t, n, bob, carol)
+	first, err := n.Send(context.Background(), chain.NewWallet().Address(), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, to := n.Chain().GenesisHash(), chain.NewWallet().Address()
+	for _, tx := range []*chain.Tx{bob.NewTx(g, to, 1, 5, 0), carol.NewTx(g, to, 1, 6, 0)} {
+		if err := n.Chain().SubmitTx(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n.Chain().Mempool().Has(first.ID()) || len(n.ParkedTxs()) != 1 {
+		t.Fatalf("setup: the node's transfer not evicted and parked (pending %v, parked %d)", n.Chain().Mempool().Has(first.ID()), len(n.ParkedTxs()))
+	}
+	return n, first
+}
+
 // waitMined mines until every id is on the main chain.
 func waitMined(t *testing.T, n *Node, ids ...chain.Hash) {
 	t.Helper()
@@ -93,25 +117,8 @@ func TestEvictedAcknowledgedTxParked(t *testing.T) {
 // parked with them, and all are mined.
 func TestSendSkipsOwnParkedNonce(t *testing.T) {
 	ctx := context.Background()
-	n := testNode(t, "", func(c *Config) { c.MempoolMaxTxs = 2 })
-	mineN(t, n, 2)
-	bob, carol := chain.NewWallet(), chain.NewWallet()
-	fundWallets(t, n, bob)
-	fundWallets(t, n, carol)
+	n, first := nodeWithParkedSend(t)
 	me := n.Address()
-	first, err := n.Send(ctx, chain.NewWallet().Address(), 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, to := n.Chain().GenesisHash(), chain.NewWallet().Address()
-	for _, tx := range []*chain.Tx{bob.NewTx(g, to, 1, 5, 0), carol.NewTx(g, to, 1, 6, 0)} {
-		if err := n.Chain().SubmitTx(tx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n.Chain().Mempool().Has(first.ID()) || len(n.ParkedTxs()) != 1 {
-		t.Fatalf("setup: the node's transfer not evicted and parked (pending %v, parked %d)", n.Chain().Mempool().Has(first.ID()), len(n.ParkedTxs()))
-	}
 	second, err := n.Send(ctx, chain.NewWallet().Address(), 1, 1)
 	if err != nil {
 		t.Fatalf("send behind a parked transfer: %v", err)
@@ -132,24 +139,8 @@ func TestSendSkipsOwnParkedNonce(t *testing.T) {
 // chaos test lost 89 that way).
 func TestSendBehindParkedNeedsFunds(t *testing.T) {
 	ctx := context.Background()
-	n := testNode(t, "", func(c *Config) { c.MempoolMaxTxs = 2 })
-	mineN(t, n, 2)
-	bob, carol := chain.NewWallet(), chain.NewWallet()
-	fundWallets(t, n, bob, carol)
+	n, first := nodeWithParkedSend(t)
 	me := n.Address()
-	first, err := n.Send(ctx, chain.NewWallet().Address(), 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, to := n.Chain().GenesisHash(), chain.NewWallet().Address()
-	for _, tx := range []*chain.Tx{bob.NewTx(g, to, 1, 5, 0), carol.NewTx(g, to, 1, 6, 0)} {
-		if err := n.Chain().SubmitTx(tx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(n.ParkedTxs()) != 1 {
-		t.Fatalf("setup: %d parked, want the node's first transfer", len(n.ParkedTxs()))
-	}
 	if st := n.Status(); st.Parked != 1 || st.ParkedAcknowledged != 1 {
 		t.Fatalf("status: %d parked, %d acknowledged, want 1 and 1", st.Parked, st.ParkedAcknowledged)
 	}
