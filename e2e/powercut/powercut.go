@@ -1,0 +1,378 @@
+// Package powercut is a FUSE file system for tests that loses, on demand,
+// what a power cut loses: every write to a file that no fsync or fdatasync
+// of that file has made durable since.
+//
+// It passes everything through to a backing directory. For each file
+// written since its last sync it keeps the size that sync left and the
+// bytes the writes (and truncations) replaced; Cut unmounts, puts those
+// bytes back, cuts the file to that size, and mounts again, so a process
+// started afterwards reads what a disk would hold after the power came
+// back. A file that was never synced comes back empty.
+//
+// The model is kinder than a real file system in one way: directory
+// operations (create, rename, unlink) are durable at once, where ext4 can
+// lose a rename whose directory was not synced. Writes through a shared
+// memory mapping are not seen (the nodes write with pwrite; bbolt maps its
+// file read-only). Kernel passthrough is refused, so every write reaches
+// this process.
+//
+// Mounting needs root (or CAP_SYS_ADMIN) and /dev/fuse.
+package powercut
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// FS is one mount.
+type FS struct {
+	backing, mountpoint string
+
+	mu    sync.Mutex
+	files map[uint64]*unsynced // by inode: written since their last sync
+	srv   *fuse.Server
+	stats Stats
+}
+
+// Stats counts what the cuts lost.
+type Stats struct {
+	Cuts  int   // Cut calls
+	Files int   // files that lost writes (counted at each cut)
+	Bytes int64 // bytes of unsynced writes undone (put back or cut off)
+	// ByFile: those bytes by file name (relative to the backing
+	// directory; "(unlinked)" for a file deleted since).
+	ByFile map[string]int64
+}
+
+// unsynced is one file's state since its last sync.
+type unsynced struct {
+	fd     int   // the backing file, to put it back
+	synced int64 // its size at the last sync
+	undo   []undo
+}
+
+// undo is what one write or truncation replaced below the synced size.
+type undo struct {
+	off  int64
+	data []byte
+}
+
+// Available reports why a mount cannot work here, or nil.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return errors.New("powercut: mounting a FUSE file system needs root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("powercut: %w", err)
+	}
+	return nil
+}
+
+// Mount serves backing at mountpoint (both directories must exist).
+func Mount(backing, mountpoint string) (*FS, error) {
+	p := &FS{backing: backing, mountpoint: mountpoint, files: map[uint64]*unsynced{}}
+	if err := p.mount(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *FS) mount() error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(p.backing, &st); err != nil {
+		return fmt.Errorf("powercut: %w", err)
+	}
+	root := &fs.LoopbackRoot{Path: p.backing, Dev: uint64(st.Dev)}
+	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
+		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, p: p}
+	}
+	root.RootNode = root.NewNode(root, nil, "", &st)
+	srv, err := fs.Mount(p.mountpoint, root.RootNode, &fs.Options{
+		MountOptions: fuse.MountOptions{DirectMount: true, FsName: "powercut", Name: "powercut", DisableXAttrs: true},
+		// No attribute or entry caching: after a cut the kernel must ask.
+		EntryTimeout: new(time.Duration), AttrTimeout: new(time.Duration), NegativeTimeout: new(time.Duration),
+	})
+	if err != nil {
+		return fmt.Errorf("powercut: mount %s: %w", p.mountpoint, err)
+	}
+	p.srv = srv
+	return nil
+}
+
+// Cut loses every unsynced write, as a power cut would, and mounts again.
+// Every process using the mount must have exited (a file still open keeps
+// the mount busy: Cut waits up to 10 s for it to close, then fails).
+func (p *FS) Cut() error {
+	if err := p.unmount(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	var err error
+	for ino, f := range p.files {
+		err = errors.Join(err, p.putBack(f))
+		delete(p.files, ino)
+	}
+	p.stats.Cuts++
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.mount()
+}
+
+// putBack undoes f's writes, newest first, so the oldest (what the sync
+// left) is what stays, and cuts it to its synced size. p.mu is held.
+func (p *FS) putBack(f *unsynced) error {
+	defer syscall.Close(f.fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(f.fd, &st); err != nil {
+		return fmt.Errorf("powercut: %w", err)
+	}
+	lost := max(st.Size-f.synced, 0)
+	for i := len(f.undo) - 1; i >= 0; i-- {
+		u := f.undo[i]
+		if _, err := syscall.Pwrite(f.fd, u.data, u.off); err != nil {
+			return fmt.Errorf("powercut: put back: %w", err)
+		}
+		lost += int64(len(u.data))
+	}
+	if err := syscall.Ftruncate(f.fd, f.synced); err != nil {
+		return fmt.Errorf("powercut: cut back: %w", err)
+	}
+	if err := syscall.Fsync(f.fd); err != nil {
+		return fmt.Errorf("powercut: %w", err)
+	}
+	if lost == 0 {
+		return nil
+	}
+	p.stats.Files++
+	p.stats.Bytes += lost
+	name := "(unlinked)"
+	if path, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.fd)); err == nil {
+		if rel, err := filepath.Rel(p.backing, path); err == nil && st.Nlink > 0 {
+			name = rel
+		}
+	}
+	if p.stats.ByFile == nil {
+		p.stats.ByFile = map[string]int64{}
+	}
+	p.stats.ByFile[name] += lost
+	return nil
+}
+
+// Close unmounts, keeping unsynced writes (a clean shutdown).
+func (p *FS) Close() error { return p.unmount() }
+
+func (p *FS) unmount() error {
+	if p.srv == nil {
+		return nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := p.srv.Unmount()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("powercut: unmount %s: %w", p.mountpoint, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.srv.Wait() // no request is served after this
+	p.srv = nil
+	return nil
+}
+
+// Stats reports what the cuts so far lost.
+func (p *FS) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.ByFile = maps.Clone(st.ByFile)
+	return st
+}
+
+// changing records, before a write of n bytes at off (or a truncation to
+// off, n < 0), the bytes it replaces below the file's synced size. The
+// file is named by an open descriptor of its backing file (fd >= 0), or
+// by its backing path.
+func (p *FS) changing(fd int, path string, off, n int64) syscall.Errno {
+	var st syscall.Stat_t
+	var err error
+	if fd >= 0 {
+		err = syscall.Fstat(fd, &st)
+		// Opened again, read-write, even if it is unlinked.
+		path = fmt.Sprintf("/proc/self/fd/%d", fd)
+	} else {
+		err = syscall.Stat(path, &st)
+	}
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.files[st.Ino]
+	if f == nil {
+		own, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return fs.ToErrno(err)
+		}
+		// Untouched since the mount or its last sync: what it holds is
+		// durable.
+		f = &unsynced{fd: own, synced: st.Size}
+		p.files[st.Ino] = f
+	}
+	end := f.synced
+	if n >= 0 {
+		end = min(off+n, f.synced)
+	}
+	if off >= end {
+		return 0
+	}
+	old := make([]byte, end-off)
+	if _, err := syscall.Pread(f.fd, old, off); err != nil {
+		return fs.ToErrno(err)
+	}
+	f.undo = append(f.undo, undo{off: off, data: old})
+	return 0
+}
+
+// syncing notes, as a sync of the file behind fd starts, what it will
+// make durable: the changes so far and the size now. A change that comes
+// during the sync counts as after it (a cut may lose it).
+func (p *FS) syncing(fd int) (ino uint64, changes int, size int64, ok bool) {
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil {
+		return 0, 0, 0, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.files[st.Ino]
+	if f == nil {
+		return 0, 0, 0, false // nothing to make durable
+	}
+	return st.Ino, len(f.undo), st.Size, true
+}
+
+// synced marks what syncing noted as durable.
+func (p *FS) synced(ino uint64, changes int, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.files[ino]
+	if f == nil {
+		return
+	}
+	f.undo = append([]undo(nil), f.undo[changes:]...)
+	f.synced = size
+}
+
+// node is a loopback node whose files are tracked.
+type node struct {
+	fs.LoopbackNode
+	p *FS
+}
+
+var (
+	_ fs.NodeOpener    = (*node)(nil)
+	_ fs.NodeCreater   = (*node)(nil)
+	_ fs.NodeSetattrer = (*node)(nil)
+)
+
+func (n *node) backingPath() string {
+	return filepath.Join(n.RootData.Path, n.Path(n.Root()))
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_TRUNC != 0 {
+		if errno := n.p.changing(-1, n.backingPath(), 0, -1); errno != 0 {
+			return nil, 0, errno
+		}
+	}
+	fh, fl, errno := n.LoopbackNode.Open(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &handle{LoopbackFile: fh.(*fs.LoopbackFile), p: n.p}, fl, 0
+}
+
+func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_TRUNC != 0 {
+		// Create of a name that exists truncates it.
+		path := filepath.Join(n.backingPath(), name)
+		if _, err := os.Lstat(path); err == nil {
+			if errno := n.p.changing(-1, path, 0, -1); errno != 0 {
+				return nil, nil, 0, errno
+			}
+		}
+	}
+	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	return ch, &handle{LoopbackFile: fh.(*fs.LoopbackFile), p: n.p}, fl, 0
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	h, _ := f.(*handle)
+	if size, ok := in.GetSize(); ok {
+		fd := -1
+		if h != nil {
+			fd = h.fd()
+		}
+		if errno := n.p.changing(fd, n.backingPath(), int64(size), -1); errno != 0 {
+			return errno
+		}
+	}
+	if h != nil {
+		f = h.LoopbackFile // the node's Setattr calls the handle's
+	}
+	return n.LoopbackNode.Setattr(ctx, f, in, out)
+}
+
+// handle is an open file: writes are recorded, syncs mark it durable.
+type handle struct {
+	*fs.LoopbackFile
+	p *FS
+}
+
+// fd is the backing file's descriptor, owned by the LoopbackFile.
+func (h *handle) fd() int {
+	fd, _ := h.LoopbackFile.PassthroughFd()
+	return fd
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if errno := h.p.changing(h.fd(), "", off, int64(len(data))); errno != 0 {
+		return 0, errno
+	}
+	return h.LoopbackFile.Write(ctx, data, off)
+}
+
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	ino, changes, size, tracked := h.p.syncing(h.fd())
+	if errno := h.LoopbackFile.Fsync(ctx, flags); errno != 0 {
+		return errno
+	}
+	if tracked {
+		h.p.synced(ino, changes, size)
+	}
+	return 0
+}
+
+// Allocate is refused: it could change bytes this package does not track.
+func (h *handle) Allocate(context.Context, uint64, uint64, uint32) syscall.Errno {
+	return syscall.EOPNOTSUPP
+}
+
+// PassthroughFd refuses kernel passthrough, which would bypass Write.
+func (h *handle) PassthroughFd() (int, bool) { return 0, false }
