@@ -118,7 +118,7 @@ func (h *Harness) check(ctx context.Context, faultFrom, faultTo float64, conv in
 		p.stop(syscall.SIGTERM)
 	}
 	for _, p := range h.procs {
-		out, err := run(h.cfg.Bin, "store", "check", "--data-dir", filepath.Join(p.dir, "data"))
+		out, err := run(h.cfg.Bin, "store", "check", "--data-dir", p.dataDir())
 		line := strings.TrimSpace(out)
 		if i := strings.LastIndex(line, "\n"); i >= 0 {
 			line = line[i+1:]

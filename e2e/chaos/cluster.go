@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gossipchain/gossipchain/e2e/powercut"
 	"github.com/gossipchain/gossipchain/node"
 )
 
@@ -23,10 +24,13 @@ const httpPort = 5000
 // proc is one node: its namespace, data directory (on its own disk) and
 // the running process, if any.
 type proc struct {
-	i      int
-	h      *Harness
-	dir    string
-	disk   *disk
+	i    int
+	h    *Harness
+	dir  string
+	disk *disk
+	// power is the node's data directory's file system when power cuts
+	// are on (its backing directory is on disk); nil otherwise.
+	power  *powercut.FS
 	miner  bool
 	peerID string
 	client *http.Client
@@ -40,6 +44,14 @@ type proc struct {
 
 func (p *proc) base() string { return fmt.Sprintf("http://127.0.0.1:%d", httpPort) }
 
+// dataDir is the node's --data-dir.
+func (p *proc) dataDir() string {
+	if p.power != nil {
+		return filepath.Join(p.dir+"-power", "data")
+	}
+	return filepath.Join(p.dir, "data")
+}
+
 func (p *proc) logPath() string { return filepath.Join(p.h.cfg.OutDir, fmt.Sprintf("node%d.log", p.i)) }
 
 // start runs the binary in the node's namespace with the given clock skew.
@@ -50,7 +62,7 @@ func (p *proc) start(offset time.Duration) error {
 		return fmt.Errorf("node %d already running", p.i)
 	}
 	args := []string{
-		"--data-dir", filepath.Join(p.dir, "data"),
+		"--data-dir", p.dataDir(),
 		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--listen", "/ip4/0.0.0.0/tcp/4001",
 		"--mdns=false", "--console=false",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gossipchain/gossipchain/chain"
+	"github.com/gossipchain/gossipchain/e2e/powercut"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -35,11 +37,13 @@ type Config struct {
 	Drain      time.Duration // at most, to converge and drain afterwards; default 5 min
 	Difficulty int           // initial leading zero bits; default 20
 	DiskMB     int           // each node's data disk; default 64
-	Seed       uint64        // default: time
-	Prefix     string        // names of namespaces etc.; default gcchaos<pid>
-	OutDir     string        // logs, report.json, timeline.png (kept)
-	WorkDir    string        // disk images and mounts (removed)
-	Logf       func(format string, args ...any)
+	// NoPowerCuts leaves out the power-cut fault (which needs FUSE).
+	NoPowerCuts bool
+	Seed        uint64 // default: time
+	Prefix      string // names of namespaces etc.; default gcchaos<pid>
+	OutDir      string // logs, report.json, timeline.png (kept)
+	WorkDir     string // disk images and mounts (removed)
+	Logf        func(format string, args ...any)
 	// Register, if set, is given the cleanup (kill the nodes, unmount,
 	// delete the namespaces) so an interrupted test can run it; it
 	// returns a function that unregisters it.
@@ -93,6 +97,9 @@ type Harness struct {
 	faults  []Fault
 	samples []Sample
 	refused map[string]int // non-201 answers by kind
+
+	powerCuts  bool     // data directories on powercut file systems
+	faultKinds []string // what the nemesis draws from
 }
 
 // Ack is one acknowledgement a client got (201 with an id).
@@ -144,6 +151,15 @@ func (h *Harness) randDur(lo, hi time.Duration) time.Duration {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.setDefaults()
 	h := &Harness{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), refused: map[string]int{}}
+	h.faultKinds = faultKinds
+	if !cfg.NoPowerCuts {
+		if err := powercut.Available(); err != nil {
+			cfg.Logf("chaos: no power cuts: %v", err)
+		} else {
+			h.powerCuts = true
+			h.faultKinds = append(h.faultKinds[:len(h.faultKinds):len(h.faultKinds)], "power-cut")
+		}
+	}
 	h.net = &network{prefix: cfg.Prefix, n: cfg.Nodes}
 	var once sync.Once
 	cleanup := func() { once.Do(h.cleanup) }
@@ -216,6 +232,17 @@ func (h *Harness) setup() error {
 			return err
 		}
 		p := &proc{i: i, h: h, dir: dir, disk: d, miner: i <= h.cfg.Miners, peerID: id}
+		if h.powerCuts {
+			// The node's files live on its disk, seen through a file
+			// system that a power cut can take unsynced writes from.
+			back, mnt := filepath.Join(dir, "store"), dir+"-power"
+			if err := errors.Join(os.MkdirAll(back, 0o700), os.MkdirAll(mnt, 0o700)); err != nil {
+				return err
+			}
+			if p.power, err = powercut.Mount(back, mnt); err != nil {
+				return err
+			}
+		}
 		p.client = &http.Client{Transport: &http.Transport{DialContext: dialer(h.net.nsPath(i)), MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
 		h.procs = append(h.procs, p)
 	}
@@ -246,6 +273,11 @@ func (h *Harness) cleanup() {
 	}
 	for _, p := range h.procs {
 		p.client.CloseIdleConnections()
+		if p.power != nil {
+			if err := p.power.Close(); err != nil {
+				h.cfg.Logf("chaos: %v", err)
+			}
+		}
 		p.disk.unmount()
 	}
 	h.net.teardown()
@@ -475,6 +507,9 @@ func (h *Harness) endFault(idx int) {
 	h.faults[idx].To = h.now()
 }
 
+// faultKinds are the nemesis's faults; "power-cut" joins them where FUSE
+// can be mounted: a SIGKILL after which the node's file system loses every
+// write not yet synced (e2e/powercut).
 var faultKinds = []string{"kill", "partition", "clock-skew", "delay-loss", "disk-full"}
 
 // nemesis injects faults at random times until ctx ends, then undoes
@@ -505,7 +540,7 @@ func (h *Harness) nemesis(ctx context.Context) {
 			continue
 		}
 		next = time.Now().Add(h.randDur(2*time.Second, 6*time.Second))
-		kind := faultKinds[h.randIntN(len(faultKinds))]
+		kind := h.faultKinds[h.randIntN(len(h.faultKinds))]
 		if active[kind] != nil {
 			continue
 		}
@@ -519,6 +554,27 @@ func (h *Harness) nemesis(ctx context.Context) {
 			busy[i] = true
 			idx := h.addFault(Fault{Kind: kind, Nodes: []int{i}, Detail: "SIGKILL, restart later"})
 			p.stop(syscall.SIGKILL)
+			active[kind] = &activeFault{idx: idx, end: time.Now().Add(h.randDur(1*time.Second, 6*time.Second)), undo: func() {
+				if err := p.start(p.offset); err != nil {
+					h.cfg.Logf("chaos: restart node %d: %v", i, err)
+				}
+				busy[i] = false
+				h.endFault(idx)
+			}}
+		case "power-cut":
+			if busy[i] {
+				continue
+			}
+			busy[i] = true
+			p.stop(syscall.SIGKILL)
+			before := p.power.Stats().Bytes
+			detail := "SIGKILL, the cut failed, restart later"
+			if err := p.power.Cut(); err != nil {
+				h.cfg.Logf("chaos: power cut on node %d: %v", i, err)
+			} else {
+				detail = fmt.Sprintf("SIGKILL, %d bytes of unsynced writes lost, restart later", p.power.Stats().Bytes-before)
+			}
+			idx := h.addFault(Fault{Kind: kind, Nodes: []int{i}, Detail: detail})
 			active[kind] = &activeFault{idx: idx, end: time.Now().Add(h.randDur(1*time.Second, 6*time.Second)), undo: func() {
 				if err := p.start(p.offset); err != nil {
 					h.cfg.Logf("chaos: restart node %d: %v", i, err)
