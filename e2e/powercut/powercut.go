@@ -124,10 +124,9 @@ func (p *FS) Cut() error {
 	}
 	p.stats.Cuts++
 	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return p.mount()
+	// Mounted again even after a failed put-back: a node restarted on the
+	// bare mount point would start a new chain there, unnoticed.
+	return errors.Join(err, p.mount())
 }
 
 // putBack undoes f's writes, newest first, so the oldest (what the sync
