@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -123,6 +126,8 @@ func openStore(path string, readOnly bool) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{path: path}
+	_, statErr := os.Stat(path)
+	created := !readOnly && errors.Is(statErr, fs.ErrNotExist)
 	err := s.guard("open", func() error {
 		db, err := bolt.Open(path, 0o600, boltOptions(readOnly))
 		if err != nil {
@@ -163,6 +168,14 @@ func openStore(path string, readOnly bool) (*Store, error) {
 			err = s.damage("%v", err)
 		}
 		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if created {
+		// bbolt syncs the new file; its name is durable once the
+		// directory is synced too (e2e.TestDataFilesSurvivePowerCut).
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store %s: sync its directory: %w", path, err)
+		}
 	}
 	return s, nil
 }

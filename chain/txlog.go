@@ -156,6 +156,9 @@ func OpenTxLog(path string, opts TxLogOptions) (*TxLog, []*Tx, error) {
 		if err == nil {
 			err = f.Sync()
 		}
+		if err == nil { // a new file's name is durable once its directory is synced
+			err = syncDir(filepath.Dir(path))
+		}
 		if err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("txlog: %w", &TxLogError{Path: path, Err: err})

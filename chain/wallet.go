@@ -104,6 +104,12 @@ func (w *Wallet) Save(path string) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("wallet: %w", err)
 	}
+	// The rename is durable only once the directory is synced: without
+	// this a power cut could take the key, and the coins it holds
+	// (e2e.TestDataFilesSurvivePowerCut).
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("wallet: sync %s: %w", filepath.Dir(path), err)
+	}
 	return nil
 }
 

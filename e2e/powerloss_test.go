@@ -16,15 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gossipchain/gossipchain/chain"
 	"github.com/gossipchain/gossipchain/e2e/powercut"
+	"github.com/gossipchain/gossipchain/node"
 )
 
 // TestPowerLoss cuts the power under a node, several times, while clients
 // submit transfers and a miner mines: the node's data directory is on a
-// powercut file system (e2e/powercut), which loses every write not yet
-// synced when the node is SIGKILLed. After each cut the node restarts from
-// what a disk would hold, and every transaction it acknowledged (201) and
-// every block /mine returned must still be there; at the end, mined out,
+// powercut file system (e2e/powercut), which loses every write, and every
+// name change, not yet synced when the node is SIGKILLed. After each cut
+// the node restarts from what a disk would hold: its wallet and node keys
+// must be the same, and every transaction it acknowledged (201) and every
+// block /mine returned must still be there; at the end, mined out,
 // each acknowledged transaction is in the chain exactly once and the store
 // passes `gossipchain store check`. A SIGKILL alone (the chaos test) keeps
 // the page cache, so it cannot tell a write from a durable one; this can.
@@ -59,10 +62,22 @@ func TestPowerLoss(t *testing.T) {
 		blocks = map[uint64]string{} // index -> hash, as /mine returned it
 		mu     sync.Mutex
 	)
+	var wallet, peerID string // the keys must outlive every cut
 	const rounds = 5
 	for r := 0; r <= rounds; r++ {
 		p := startProc(t, bin, fmt.Sprintf("node-start-%d", r), "", args...)
 		base := "http://" + p.http
+		var st struct {
+			Address string `json:"address"`
+		}
+		if err := getJSON(base+"/status", &st); err != nil {
+			t.Fatal(err)
+		}
+		if r == 0 {
+			wallet, peerID = st.Address, p.peerID
+		} else if st.Address != wallet || p.peerID != peerID {
+			t.Fatalf("after cut %d the node has wallet %.12s… and peer %s; before it had %.12s… and %s: a key file did not survive", r, st.Address, p.peerID, wallet, peerID)
+		}
 		checkDurable(t, base, acked, blocks, r == rounds)
 		if r == rounds {
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM) // the store is locked while it runs
@@ -277,4 +292,70 @@ func sendTx(ctx context.Context, base, to string) (string, error) {
 		return "", err
 	}
 	return reply.ID, nil
+}
+
+// TestDataFilesSurvivePowerCut: a node's wallet key (the coins it
+// mines), node key and new store, once created, come back after a power
+// cut on their own, whatever else does or does not sync the directory
+// afterwards (in a node, the log's compaction at start happens to).
+func TestDataFilesSurvivePowerCut(t *testing.T) {
+	if err := powercut.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	back, mnt := t.TempDir(), t.TempDir()
+	pc, err := powercut.Mount(back, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	dir := filepath.Join(mnt, "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w, created, err := chain.LoadOrCreateWallet(filepath.Join(dir, node.WalletFile))
+	if err != nil || !created {
+		t.Fatalf("wallet: created %v, %v", created, err)
+	}
+	if err := pc.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := chain.LoadWallet(filepath.Join(dir, node.WalletFile))
+	if err != nil {
+		t.Fatalf("the wallet key is gone after a power cut: %v", err)
+	}
+	if again.Address() != w.Address() {
+		t.Fatalf("wallet after the cut %s, before %s", again.Address(), w.Address())
+	}
+
+	key, err := node.LoadOrCreateIdentity(filepath.Join(dir, node.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	keyAgain, err := node.LoadOrCreateIdentity(filepath.Join(dir, node.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.Equals(keyAgain) {
+		t.Fatal("the node key changed across a power cut: a new peer id")
+	}
+
+	store, err := chain.OpenStore(filepath.Join(dir, node.ChainFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, node.ChainFile)); err != nil {
+		t.Fatalf("the new store is gone after a power cut: %v", err)
+	}
 }

@@ -9,12 +9,16 @@
 // started afterwards reads what a disk would hold after the power came
 // back. A file that was never synced comes back empty.
 //
-// The model is kinder than a real file system in one way: directory
-// operations (create, rename, unlink) are durable at once, where ext4 can
-// lose a rename whose directory was not synced. Writes through a shared
-// memory mapping are not seen (the nodes write with pwrite; bbolt maps its
-// file read-only). Kernel passthrough is refused, so every write reaches
-// this process.
+// Names are held to POSIX's rule too: creating, renaming or unlinking a
+// file is durable only once its directory is fsync'd (fsync(2): "an
+// explicit fsync() on a file descriptor for the directory is also
+// needed"); a cut undoes the rest, newest first, bringing unlinked and
+// renamed-over files back from hard links kept beside the backing
+// directory. That is stricter than ext4, whose journal commits every
+// earlier name change with any fsync. Directories themselves (mkdir,
+// rmdir) are durable at once. Writes through a shared memory mapping are
+// not seen (the nodes write with pwrite; bbolt maps its file read-only).
+// Kernel passthrough is refused, so every write reaches this process.
 //
 // Mounting needs root (or CAP_SYS_ADMIN) and /dev/fuse.
 package powercut
@@ -38,10 +42,24 @@ import (
 type FS struct {
 	backing, mountpoint string
 
-	mu    sync.Mutex
-	files map[uint64]*unsynced // by inode: written since their last sync
-	srv   *fuse.Server
-	stats Stats
+	mu      sync.Mutex
+	files   map[uint64]*unsynced // by inode: written since their last sync
+	names   []nameChange         // not yet durable, oldest first
+	seq     int                  // of the last name change
+	stash   string               // hard links to files unlinked or renamed over
+	stashed int
+	srv     *fuse.Server
+	stats   Stats
+}
+
+// nameChange is one name created or removed in a directory (a rename is
+// a removal and a creation) that no fsync of the directory has made
+// durable yet.
+type nameChange struct {
+	dir, name string // backing directory and name
+	created   bool
+	stash     string // removed: a hard link to what the name held
+	seq       int
 }
 
 // Stats counts what the cuts lost.
@@ -49,6 +67,7 @@ type Stats struct {
 	Cuts  int   // Cut calls
 	Files int   // files that lost writes (counted at each cut)
 	Bytes int64 // bytes of unsynced writes undone (put back or cut off)
+	Names int   // name changes undone (created, renamed, unlinked)
 	// ByFile: those bytes by file name (relative to the backing
 	// directory; "(unlinked)" for a file deleted since).
 	ByFile map[string]int64
@@ -80,7 +99,13 @@ func Available() error {
 
 // Mount serves backing at mountpoint (both directories must exist).
 func Mount(backing, mountpoint string) (*FS, error) {
-	p := &FS{backing: backing, mountpoint: mountpoint, files: map[uint64]*unsynced{}}
+	p := &FS{backing: backing, mountpoint: mountpoint, files: map[uint64]*unsynced{},
+		stash: filepath.Join(filepath.Dir(backing), "."+filepath.Base(backing)+".powercut-stash")}
+	// Beside the backing directory (hard links need the same file
+	// system), out of the mount's view.
+	if err := os.MkdirAll(p.stash, 0o700); err != nil {
+		return nil, fmt.Errorf("powercut: %w", err)
+	}
 	if err := p.mount(); err != nil {
 		return nil, err
 	}
@@ -118,6 +143,10 @@ func (p *FS) Cut() error {
 	}
 	p.mu.Lock()
 	var err error
+	for i := len(p.names) - 1; i >= 0; i-- {
+		err = errors.Join(err, p.undoName(p.names[i]))
+	}
+	p.names = nil
 	for ino, f := range p.files {
 		err = errors.Join(err, p.putBack(f))
 		delete(p.files, ino)
@@ -127,6 +156,58 @@ func (p *FS) Cut() error {
 	// Mounted again even after a failed put-back: a node restarted on the
 	// bare mount point would start a new chain there, unnoticed.
 	return errors.Join(err, p.mount())
+}
+
+// undoName undoes one name change. p.mu is held.
+func (p *FS) undoName(c nameChange) error {
+	path := filepath.Join(c.dir, c.name)
+	p.stats.Names++
+	if c.created {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("powercut: undo create: %w", err)
+		}
+		return nil
+	}
+	os.Remove(path) // a later creation of the name, not durable either
+	if err := os.Link(c.stash, path); err != nil {
+		return fmt.Errorf("powercut: undo removal: %w", err)
+	}
+	return os.Remove(c.stash)
+}
+
+// changedName records a name change in dir; before a removal, what the
+// name holds is linked into the stash.
+func (p *FS) changedName(dir, name string, created bool) syscall.Errno {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	c := nameChange{dir: dir, name: name, created: created, seq: p.seq}
+	if !created {
+		p.stashed++
+		c.stash = filepath.Join(p.stash, fmt.Sprint(p.stashed))
+		if err := os.Link(filepath.Join(dir, name), c.stash); err != nil {
+			return fs.ToErrno(err)
+		}
+	}
+	p.names = append(p.names, c)
+	return 0
+}
+
+// dirSynced makes dir's name changes up to seq upTo durable.
+func (p *FS) dirSynced(dir string, upTo int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.names[:0]
+	for _, c := range p.names {
+		if c.dir == dir && c.seq <= upTo {
+			if c.stash != "" {
+				os.Remove(c.stash)
+			}
+			continue
+		}
+		kept = append(kept, c)
+	}
+	p.names = kept
 }
 
 // putBack undoes f's writes, newest first, so the oldest (what the sync
@@ -305,20 +386,68 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_TRUNC != 0 {
+	dir := n.backingPath()
+	path := filepath.Join(dir, name)
+	_, err := os.Lstat(path)
+	existed := err == nil
+	if existed && flags&syscall.O_TRUNC != 0 {
 		// Create of a name that exists truncates it.
-		path := filepath.Join(n.backingPath(), name)
-		if _, err := os.Lstat(path); err == nil {
-			if errno := n.p.changing(-1, path, 0, -1); errno != 0 {
-				return nil, nil, 0, errno
-			}
+		if errno := n.p.changing(-1, path, 0, -1); errno != 0 {
+			return nil, nil, 0, errno
 		}
 	}
 	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	if !existed {
+		n.p.changedName(dir, name, true)
+	}
 	return ch, &handle{LoopbackFile: fh.(*fs.LoopbackFile), p: n.p}, fl, 0
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	dir := n.backingPath()
+	if errno := n.p.changedName(dir, name, false); errno != 0 {
+		return errno
+	}
+	return n.LoopbackNode.Unlink(ctx, name)
+}
+
+// Rename is a removal from the old directory, the removal of what the new
+// name held, if anything, and a creation in the new directory.
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	np, ok := newParent.(*node)
+	if !ok || flags != 0 { // exchange and no-replace: durable at once
+		return n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
+	}
+	from, to := n.backingPath(), np.backingPath()
+	var fi os.FileInfo
+	fi, err := os.Lstat(filepath.Join(from, name))
+	if err != nil || fi.IsDir() { // directories: durable at once
+		return n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
+	}
+	if errno := n.p.changedName(from, name, false); errno != 0 {
+		return errno
+	}
+	if _, err := os.Lstat(filepath.Join(to, newName)); err == nil {
+		if errno := n.p.changedName(to, newName, false); errno != 0 {
+			return errno
+		}
+	}
+	if errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno != 0 {
+		return errno
+	}
+	return n.p.changedName(to, newName, true)
+}
+
+// OpendirHandle wraps the directory handle to see its fsyncs.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	h, fl, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &dirHandle{h: h, p: n.p, dir: n.backingPath()}, fl, 0
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -375,3 +504,33 @@ func (h *handle) Allocate(context.Context, uint64, uint64, uint32) syscall.Errno
 
 // PassthroughFd refuses kernel passthrough, which would bypass Write.
 func (h *handle) PassthroughFd() (int, bool) { return 0, false }
+
+// dirHandle is an open directory: an fsync makes its name changes durable.
+type dirHandle struct {
+	h   fs.FileHandle // go-fuse's loopback directory stream
+	p   *FS
+	dir string
+}
+
+func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	return d.h.(fs.FileReaddirenter).Readdirent(ctx)
+}
+
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	return d.h.(fs.FileSeekdirer).Seekdir(ctx, off)
+}
+
+func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) {
+	d.h.(fs.FileReleasedirer).Releasedir(ctx, flags)
+}
+
+func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	d.p.mu.Lock()
+	upTo := d.p.seq // a change after the sync starts may miss it
+	d.p.mu.Unlock()
+	if errno := d.h.(fs.FileFsyncdirer).Fsyncdir(ctx, flags); errno != 0 {
+		return errno
+	}
+	d.p.dirSynced(d.dir, upTo)
+	return 0
+}

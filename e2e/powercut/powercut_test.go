@@ -68,6 +68,7 @@ func TestCutLosesWhatWasNotSynced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	syncDir(t, mnt) // the three names are durable; their contents are the test
 	writeAt(t, c, "0123456789", 0)
 	if err := syscall.Fdatasync(int(c.Fd())); err != nil {
 		t.Fatal(err)
@@ -94,32 +95,96 @@ func TestCutLosesWhatWasNotSynced(t *testing.T) {
 	}
 }
 
-// A file replaced by rename keeps what was synced before the rename (the
-// write-temp, sync, rename pattern of the nodes' key files and log).
-func TestRenameAfterSyncSurvives(t *testing.T) {
-	p, mnt := mountT(t)
-	final, tmp := filepath.Join(mnt, "key"), filepath.Join(mnt, "key.tmp")
-	f, err := os.Create(tmp)
+func syncDir(t *testing.T, dir string) {
+	t.Helper()
+	d, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAt(t, f, "secret", 0)
-	if err := f.Sync(); err != nil {
+	defer d.Close()
+	if err := d.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	if err := os.Rename(tmp, final); err != nil {
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// The write-temp, sync, rename pattern of key files and the log: durable
+// only with the directory synced after the rename.
+func TestRenameNeedsItsDirectorySynced(t *testing.T) {
+	p, mnt := mountT(t)
+	save := func(name, content string, dirSync bool) {
+		tmp := filepath.Join(mnt, name+".tmp")
+		f, err := os.Create(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAt(t, f, content, 0)
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := os.Rename(tmp, filepath.Join(mnt, name)); err != nil {
+			t.Fatal(err)
+		}
+		if dirSync {
+			syncDir(t, mnt)
+		}
+	}
+	save("kept", "secret", true)
+	// Written over without a sync: the overwrite is lost, not the file.
+	if err := os.WriteFile(filepath.Join(mnt, "kept"), []byte("overwritten"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Written over without a sync: lost by the cut.
-	if err := os.WriteFile(final, []byte("overwritten"), 0o600); err != nil {
+	save("lost", "never named", false)
+	if err := p.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, filepath.Join(mnt, "kept")); got != "secret" {
+		t.Errorf("kept after the cut: %q, want %q", got, "secret")
+	}
+	if exists(filepath.Join(mnt, "lost")) {
+		t.Error("lost: renamed into a directory never synced, and still there after the cut")
+	}
+	// Its temporary name was created without a directory sync as well.
+	if exists(filepath.Join(mnt, "lost.tmp")) {
+		t.Error("lost.tmp: created in a directory never synced, and there after the cut")
+	}
+}
+
+func TestUnlinkNeedsItsDirectorySynced(t *testing.T) {
+	p, mnt := mountT(t)
+	a, b := filepath.Join(mnt, "a"), filepath.Join(mnt, "b")
+	for _, path := range []string{a, b} {
+		if err := os.WriteFile(path, []byte(filepath.Base(path)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Sync()
+		f.Close()
+	}
+	syncDir(t, mnt)
+	os.Remove(a)
+	os.Remove(b)
+	if err := os.WriteFile(b, []byte("new b"), 0o600); err != nil { // a new file under the old name
 		t.Fatal(err)
 	}
 	if err := p.Cut(); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, final); got != "secret" {
-		t.Fatalf("after the cut: %q, want %q", got, "secret")
+	for path, want := range map[string]string{a: "a", b: "b"} {
+		if got := read(t, path); got != want {
+			t.Errorf("%s after the cut: %q, want %q", filepath.Base(path), got, want)
+		}
+	}
+	if st := p.Stats(); st.Names != 3 {
+		t.Errorf("name changes undone: %d, want 3 (two unlinks, one create)", st.Names)
 	}
 }
 
