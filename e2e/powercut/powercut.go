@@ -131,7 +131,28 @@ func (p *FS) mount() error {
 		return fmt.Errorf("powercut: mount %s: %w", p.mountpoint, err)
 	}
 	p.srv = srv
+	closeFuseOnExec()
 	return nil
+}
+
+// closeFuseOnExec marks this process's /dev/fuse descriptors close-on-exec.
+// go-fuse's direct mount leaves its descriptor inheritable, so every node
+// started afterwards held a copy of every mount's connection: when the
+// test process died, its mounts stayed up with no server, and anything
+// touching them hung instead of failing.
+func closeFuseOnExec() {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == "/dev/fuse" {
+			var fd int
+			if _, err := fmt.Sscan(e.Name(), &fd); err == nil {
+				syscall.CloseOnExec(fd)
+			}
+		}
+	}
 }
 
 // Cut loses every unsynced write, as a power cut would, and mounts again.

@@ -3,6 +3,7 @@ package powercut
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -207,5 +208,18 @@ func TestMappedReadsSeeWrites(t *testing.T) {
 	writeAt(t, f, "page", 8192)
 	if !bytes.Equal(m[8192:8196], []byte("page")) {
 		t.Fatalf("mapping reads %q", m[8192:8196])
+	}
+}
+
+// A child process must not inherit the mount's connection: it would keep
+// the mount up, serverless, after this process ends.
+func TestChildrenDoNotHoldTheConnection(t *testing.T) {
+	mountT(t)
+	out, err := exec.Command("sh", "-c", "ls -l /proc/self/fd/").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("/dev/fuse")) {
+		t.Fatalf("a child holds /dev/fuse:\n%s", out)
 	}
 }
