@@ -35,19 +35,8 @@ func TestPowerLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	if err := powercut.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	pc, mnt := mountPowercut(t) // its cleanup runs after the nodes'
 	bin := gossipchainBinary(t)
-	back, mnt := t.TempDir(), t.TempDir()
-	pc, err := powercut.Mount(back, mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() }) // after the nodes' cleanups
 	dataDir := filepath.Join(mnt, "data")
 	args := []string{"--data-dir", dataDir, "--listen", "/ip4/127.0.0.1/tcp/0",
 		"--mdns=false", "--dht=false", "--nat=false", "--stats-beacon=false",
@@ -149,6 +138,30 @@ func TestPowerLoss(t *testing.T) {
 		t.Fatalf("store check after the cuts: %v\n%s", err, out)
 	}
 	t.Logf("store check: %s", firstLine(out))
+}
+
+// mountPowercut mounts a powercut file system over a temporary directory,
+// unmounted at the end of the test; without FUSE or root the test is
+// skipped, or fails under CI=true.
+func mountPowercut(t *testing.T) (*powercut.FS, string) {
+	t.Helper()
+	if err := powercut.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	back, mnt := t.TempDir(), t.TempDir()
+	pc, err := powercut.Mount(back, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pc.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return pc, mnt
 }
 
 // checkDurable checks that the node at base holds every block /mine
@@ -299,18 +312,10 @@ func sendTx(ctx context.Context, base, to string) (string, error) {
 // cut on their own, whatever else does or does not sync the directory
 // afterwards (in a node, the log's compaction at start happens to).
 func TestDataFilesSurvivePowerCut(t *testing.T) {
-	if err := powercut.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+	if testing.Short() {
+		t.Skip("-short")
 	}
-	back, mnt := t.TempDir(), t.TempDir()
-	pc, err := powercut.Mount(back, mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
+	pc, mnt := mountPowercut(t)
 	dir := filepath.Join(mnt, "data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
