@@ -56,8 +56,16 @@ func (p *proc) logPath() string { return filepath.Join(p.h.cfg.OutDir, fmt.Sprin
 
 // start runs the binary in the node's namespace with the given clock skew.
 func (p *proc) start(offset time.Duration) error {
+	p.h.mu.Lock()
+	closed := p.h.closed
+	p.h.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if closed {
+		// An interrupted run's teardown killed the nodes while the run
+		// went on healing: a node started now would outlive the test.
+		return fmt.Errorf("node %d: the harness is cleaned up", p.i)
+	}
 	if p.cmd != nil {
 		return fmt.Errorf("node %d already running", p.i)
 	}

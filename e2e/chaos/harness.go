@@ -98,6 +98,7 @@ type Harness struct {
 	samples []Sample
 	refused map[string]int // non-201 answers by kind
 
+	closed     bool     // cleaned up: start no node
 	powerCuts  bool     // data directories on powercut file systems
 	faultKinds []string // what the nemesis draws from
 }
@@ -268,6 +269,9 @@ func (h *Harness) setup() error {
 }
 
 func (h *Harness) cleanup() {
+	h.mu.Lock()
+	h.closed = true // no node starts after this (an interrupt runs it beside the run)
+	h.mu.Unlock()
 	for _, p := range h.procs {
 		p.stop(syscall.SIGKILL)
 	}
