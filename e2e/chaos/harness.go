@@ -233,6 +233,8 @@ func (h *Harness) setup() error {
 			return err
 		}
 		p := &proc{i: i, h: h, dir: dir, disk: d, miner: i <= h.cfg.Miners, peerID: id}
+		p.client = &http.Client{Transport: &http.Transport{DialContext: dialer(h.net.nsPath(i)), MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
+		h.procs = append(h.procs, p) // from here the cleanup unmounts its disks
 		if h.powerCuts {
 			// The node's files live on its disk, seen through a file
 			// system that a power cut can take unsynced writes from.
@@ -244,8 +246,6 @@ func (h *Harness) setup() error {
 				return err
 			}
 		}
-		p.client = &http.Client{Transport: &http.Transport{DialContext: dialer(h.net.nsPath(i)), MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
-		h.procs = append(h.procs, p)
 	}
 	for _, p := range h.procs {
 		if err := p.start(0); err != nil {
