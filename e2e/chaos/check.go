@@ -228,6 +228,20 @@ func (h *Harness) convergence(r *Report) {
 				if d := t - f.To; d > r.LongestConvergeS {
 					r.LongestConvergeS = d
 					r.LongestAfterFault = fmt.Sprintf("%s %v ended at %.1f s", f.Kind, f.Nodes, f.To)
+					// The wait may be another fault's: name those that
+					// were still active or began before the heads agreed.
+					var also []string
+					last := f.To
+					for _, g := range r.Faults {
+						if g.From < t && (g.To < 0 || g.To > f.To) && (g.From != f.From || g.Kind != f.Kind) {
+							also = append(also, fmt.Sprintf("%s %v %.1f–%.1f s", g.Kind, g.Nodes, g.From, g.To))
+							last = max(last, g.To)
+						}
+					}
+					if len(also) > 0 {
+						r.LongestAfterFault += fmt.Sprintf("; heads agreed at %.0f s, %.1f s after the last of the faults active meanwhile (%d) ended: %s",
+							t, t-last, len(also), strings.Join(also, ", "))
+					}
 				}
 				break
 			}

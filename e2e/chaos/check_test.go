@@ -33,3 +33,31 @@ func TestTally(t *testing.T) {
 		t.Fatalf("lost: %q", r.LostIDs)
 	}
 }
+
+// The longest wait for one head after a fault names the faults that were
+// active during it too: with faults overlapping, the one that ended first
+// is seldom the cause.
+func TestConvergenceNamesOverlappingFaults(t *testing.T) {
+	h := &Harness{cfg: Config{Nodes: 2}}
+	for sec := 0; sec <= 30; sec++ {
+		head := "same"
+		if sec >= 5 && sec < 25 { // a fork from 5 s until 25 s
+			head = "fork"
+		}
+		h.samples = append(h.samples,
+			Sample{T: float64(sec), Node: 1, Up: true, Head: "same"},
+			Sample{T: float64(sec), Node: 2, Up: true, Head: head})
+	}
+	r := &Report{Faults: []Fault{
+		{Kind: "kill", Nodes: []int{1}, From: 4, To: 8},
+		{Kind: "clock-skew", Nodes: []int{2}, From: 6, To: 24},
+	}}
+	h.convergence(r)
+	if r.LongestConvergeS != 17 {
+		t.Fatalf("longest %v s, want 17 (the kill ended at 8 s, the heads agreed at 25 s)", r.LongestConvergeS)
+	}
+	if !strings.Contains(r.LongestAfterFault, "kill [1] ended at 8.0 s") || !strings.Contains(r.LongestAfterFault, "1.0 s after the last of the faults active meanwhile (1) ended") ||
+		!strings.Contains(r.LongestAfterFault, "clock-skew [2] 6.0–24.0 s") {
+		t.Fatalf("attribution %q: want the kill and the clock skew active until 24 s", r.LongestAfterFault)
+	}
+}
