@@ -68,6 +68,9 @@ type Stats struct {
 	Files int   // files that lost writes (counted at each cut)
 	Bytes int64 // bytes of unsynced writes undone (put back or cut off)
 	Names int   // name changes undone (created, renamed, unlinked)
+	// Writes and Syncs count the writes and file syncs the mount served:
+	// a test can tell that what it checks went through the model.
+	Writes, Syncs int64
 	// ByFile: those bytes by file name (relative to the backing
 	// directory; "(unlinked)" for a file deleted since).
 	ByFile map[string]int64
@@ -322,6 +325,9 @@ func (p *FS) changing(fd int, path string, off, n int64) syscall.Errno {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if n >= 0 {
+		p.stats.Writes++
+	}
 	f := p.files[st.Ino]
 	if f == nil {
 		own, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
@@ -358,6 +364,7 @@ func (p *FS) syncing(fd int) (ino uint64, changes int, size int64, ok bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stats.Syncs++
 	f := p.files[st.Ino]
 	if f == nil {
 		return 0, 0, 0, false // nothing to make durable

@@ -91,8 +91,8 @@ func TestCutLosesWhatWasNotSynced(t *testing.T) {
 		}
 	}
 	st := p.Stats()
-	if st.Cuts != 1 || st.Files != 3 || st.Bytes == 0 {
-		t.Errorf("stats %+v", st)
+	if st.Cuts != 1 || st.Files != 3 || st.Bytes == 0 || st.Writes != 5 || st.Syncs != 2 {
+		t.Errorf("stats %+v: want 1 cut, 3 files and some bytes lost, 5 writes and 2 syncs seen", st)
 	}
 }
 
