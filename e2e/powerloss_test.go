@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -351,17 +352,36 @@ func TestDataFilesSurvivePowerCut(t *testing.T) {
 		t.Fatal("the node key changed across a power cut: a new peer id")
 	}
 
-	store, err := chain.OpenStore(filepath.Join(dir, node.ChainFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Close(); err != nil {
-		t.Fatal(err)
+	// bbolt maps its file: a page fault on the mount in the process that
+	// serves it can deadlock with the Go runtime (a faulting thread cannot
+	// stop for the collector, and the server then cannot run), so the
+	// store is made by a child process.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCreateStore$")
+	cmd.Env = append(os.Environ(), "GOSSIPCHAIN_HELPER_STORE="+filepath.Join(dir, node.ChainFile))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("creating the store: %v\n%s", err, out)
 	}
 	if err := pc.Cut(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, node.ChainFile)); err != nil {
 		t.Fatalf("the new store is gone after a power cut: %v", err)
+	}
+}
+
+// TestHelperCreateStore is TestDataFilesSurvivePowerCut's child process:
+// it creates a store at GOSSIPCHAIN_HELPER_STORE, and does nothing without
+// it.
+func TestHelperCreateStore(t *testing.T) {
+	path := os.Getenv("GOSSIPCHAIN_HELPER_STORE")
+	if path == "" {
+		t.Skip("a helper process of TestDataFilesSurvivePowerCut")
+	}
+	store, err := chain.OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -20,6 +20,11 @@
 // not seen (the nodes write with pwrite; bbolt maps its file read-only).
 // Kernel passthrough is refused, so every write reaches this process.
 //
+// Use the mount from other processes only. A page fault on it (a mapped
+// file, as bbolt's) in the process that serves it can deadlock: the
+// faulting thread cannot stop for the Go collector, so the server never
+// runs again to answer it.
+//
 // Mounting needs root (or CAP_SYS_ADMIN) and /dev/fuse.
 package powercut
 

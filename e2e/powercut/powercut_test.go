@@ -189,28 +189,6 @@ func TestUnlinkNeedsItsDirectorySynced(t *testing.T) {
 	}
 }
 
-// Reads through a memory mapping (bbolt's) see the writes made with pwrite.
-func TestMappedReadsSeeWrites(t *testing.T) {
-	_, mnt := mountT(t)
-	f, err := os.Create(filepath.Join(mnt, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(1 << 16); err != nil {
-		t.Fatal(err)
-	}
-	m, err := syscall.Mmap(int(f.Fd()), 0, 1<<16, syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Munmap(m)
-	writeAt(t, f, "page", 8192)
-	if !bytes.Equal(m[8192:8196], []byte("page")) {
-		t.Fatalf("mapping reads %q", m[8192:8196])
-	}
-}
-
 // A child process must not inherit the mount's connection: it would keep
 // the mount up, serverless, after this process ends.
 func TestChildrenDoNotHoldTheConnection(t *testing.T) {
