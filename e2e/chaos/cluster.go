@@ -44,10 +44,15 @@ type proc struct {
 
 func (p *proc) base() string { return fmt.Sprintf("http://127.0.0.1:%d", httpPort) }
 
+// powerMount is where the node's powercut file system is mounted; its
+// backing directory is powerBacking, on the node's disk.
+func (p *proc) powerMount() string   { return p.dir + "-power" }
+func (p *proc) powerBacking() string { return filepath.Join(p.dir, "store") }
+
 // dataDir is the node's --data-dir.
 func (p *proc) dataDir() string {
 	if p.power != nil {
-		return filepath.Join(p.dir+"-power", "data")
+		return filepath.Join(p.powerMount(), "data")
 	}
 	return filepath.Join(p.dir, "data")
 }

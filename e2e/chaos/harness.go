@@ -238,7 +238,7 @@ func (h *Harness) setup() error {
 		if h.powerCuts {
 			// The node's files live on its disk, seen through a file
 			// system that a power cut can take unsynced writes from.
-			back, mnt := filepath.Join(dir, "store"), dir+"-power"
+			back, mnt := p.powerBacking(), p.powerMount()
 			if err := errors.Join(os.MkdirAll(back, 0o700), os.MkdirAll(mnt, 0o700)); err != nil {
 				return err
 			}
