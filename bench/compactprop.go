@@ -65,6 +65,14 @@ type CompactResult struct {
 	// time. It includes the miner's template and the search.
 	EmptyCPUMs   float64 `json:"empty_cpu_ms"`
 	CompactCPUMs float64 `json:"compact_cpu_ms"`
+	// CompactCPUBoundMs is CompactCPUMs over the cores: a window holding
+	// that CPU cannot be shorter, so the compact blocks' mean latency from
+	// the MineBlock call cannot be below it whatever the schedule.
+	// CompactCPUBoundRatio is it over the empty block's p95: at 2 or more
+	// the goal cannot be met on this machine with this much work a block.
+	Cores                int     `json:"cores"`
+	CompactCPUBoundMs    float64 `json:"compact_cpu_bound_ms"`
+	CompactCPUBoundRatio float64 `json:"compact_cpu_bound_ratio"`
 	// Garbage collections that ended inside those windows, a block
 	// (mean): one process's collector serves all 20 nodes and the bench's
 	// own signing, so a cycle in a window slows every node at once.
@@ -327,6 +335,11 @@ func CompactPropagation(ctx context.Context, o Options) (*CompactResult, error) 
 	r.EmptyRelayMs, r.EmptyQueueMs, r.EmptyAddMs = empty.split()
 	r.CompactRelayMs, r.CompactQueueMs, r.CompactAddMs = inSync.split()
 	r.EmptyCPUMs, r.CompactCPUMs = empty.cpuMs(), inSync.cpuMs()
+	r.Cores = runtime.NumCPU()
+	r.CompactCPUBoundMs = round(r.CompactCPUMs/float64(r.Cores), 1)
+	if r.EmptyP95 > 0 {
+		r.CompactCPUBoundRatio = round(r.CompactCPUBoundMs/r.EmptyP95, 2)
+	}
 	r.EmptyGCs, r.CompactGCs = empty.gcsPerBlock(), inSync.gcsPerBlock()
 	r.EmptyAllocMB, r.CompactAllocMB = empty.allocMB(), inSync.allocMB()
 	r.CompactBytes = round(inSync.perNode(len(nw.nodes)), 0)
@@ -491,6 +504,9 @@ func (r *CompactResult) Table(w io.Writer) {
 	t.row("a node, empty: to relay / queued / AddBlock", fmt.Sprintf("%.2f / %.2f / %.2f ms", r.EmptyRelayMs, r.EmptyQueueMs, r.EmptyAddMs), "", "")
 	t.row("a node, compact in sync: to relay / queued / AddBlock", fmt.Sprintf("%.2f / %.2f / %.2f ms", r.CompactRelayMs, r.CompactQueueMs, r.CompactAddMs), "", "")
 	t.row("process CPU a block, MineBlock call → last commit", fmt.Sprintf("empty %.1f ms, compact in sync %.1f ms", r.EmptyCPUMs, r.CompactCPUMs), "", "")
+	if r.Cores > 0 {
+		t.row("… compact CPU ÷ cores: no schedule's mean window is shorter", fmt.Sprintf("%.1f ms (%d cores) = %.2f× the empty p95", r.CompactCPUBoundMs, r.Cores, r.CompactCPUBoundRatio), "", "")
+	}
 	t.row("… GC cycles ended in that window, a block", fmt.Sprintf("empty %.2f, compact in sync %.2f", r.EmptyGCs, r.CompactGCs), "", "")
 	t.row("… heap allocated in that window, a block", fmt.Sprintf("empty %.1f MB, compact in sync %.1f MB", r.EmptyAllocMB, r.CompactAllocMB), "", "")
 	if r.FullBytes > 0 {

@@ -92,6 +92,15 @@ type SyncResult struct {
 	// chain is synced three times and the best is reported, the
 	// statistic tutorial_flask.py reports of its three resolves.
 	RunsSeconds []float64 `json:"runs_seconds,omitempty"`
+	// CPUBoundSeconds is the CPU time of the syncing and the serving
+	// process together over the cores: no schedule of the same work on
+	// these cores is shorter. CPUBoundRatio is it over the floor, the
+	// lowest time ÷ floor this run's work allows (helper runs only, where
+	// the server's CPU is measured apart).
+	CPUBoundSeconds float64 `json:"cpu_bound_seconds,omitempty"`
+	CPUBoundRatio   float64 `json:"cpu_bound_ratio,omitempty"`
+	// Phases is where the reported sync's time went.
+	Phases *SyncPhasesMs `json:"phases,omitempty"`
 	// CPUMicrosPerBlock is the syncing process's CPU time per block.
 	CPUMicrosPerBlock float64 `json:"cpu_us_per_block,omitempty"`
 	// WholeChain is the same sync by the whole-chain request; Serial by
@@ -128,6 +137,40 @@ type SyncRun struct {
 	// with the helper syncing) during the helper's run: the serving
 	// node's work on the same cores, which the floor does not include.
 	ServerCPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+	// Phases is where the sync's time went (node.SyncPhases), for the
+	// parallel download.
+	Phases *SyncPhasesMs `json:"phases,omitempty"`
+}
+
+// SyncPhasesMs is node.SyncPhases in milliseconds (instants from the
+// sync's start), as the bench reports it.
+type SyncPhasesMs struct {
+	Total        float64 `json:"total_ms"`
+	Headers      float64 `json:"headers_ms"`        // summed over the sync's header sessions
+	Download     float64 `json:"download_ms"`       // the first download started
+	FirstBlock   float64 `json:"first_block_ms"`    // the first block received
+	LastBlock    float64 `json:"last_block_ms"`     // the last block received
+	FirstCheck   float64 `json:"first_precheck_ms"` // the first precheck started
+	Prechecks    int     `json:"prechecks"`
+	PrecheckBusy float64 `json:"precheck_busy_ms"` // summed; each on all cores
+	Commits      int     `json:"commits"`
+	CommitBusy   float64 `json:"commit_busy_ms"` // summed; each on one core
+	LastCommit   float64 `json:"last_commit_ms"`
+}
+
+func phasesMs(ph node.SyncPhases) *SyncPhasesMs {
+	ms := func(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
+	return &SyncPhasesMs{
+		Total: ms(ph.Total), Headers: ms(ph.Headers), Download: ms(ph.Download), FirstBlock: ms(ph.FirstBlock),
+		LastBlock: ms(ph.LastBlock), FirstCheck: ms(ph.FirstCheck), Prechecks: ph.Prechecks, PrecheckBusy: ms(ph.PrecheckBusy),
+		Commits: ph.Commits, CommitBusy: ms(ph.CommitBusy), LastCommit: ms(ph.LastCommit),
+	}
+}
+
+// String is the phases as the table prints them.
+func (p *SyncPhasesMs) String() string {
+	return fmt.Sprintf("headers until %.1f ms (%.1f ms in all); blocks received %.1f–%.1f ms; first precheck at %.1f ms; %d prechecks busy %.1f ms, %d commits busy %.1f ms (the last %.1f ms); %.1f ms after the last block, of %.1f ms",
+		p.Download, p.Headers, p.FirstBlock, p.LastBlock, p.FirstCheck, p.Prechecks, p.PrecheckBusy, p.Commits, p.CommitBusy, p.LastCommit, p.Total-p.LastBlock, p.Total)
 }
 
 // Sync builds (or takes from the cache) a chain of Blocks blocks with
@@ -252,7 +295,7 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 			Seconds: round(run.Seconds, 3), BlocksPerS: rate(o.Blocks, d), TxsPerS: rate(meta.Txs, d),
 			PeakRSSMB: run.PeakRSSMB, PeakHeapMB: run.PeakHeapMB, RSSScope: scope, LoadAvg1: load,
 			GCCycles: run.GCCycles, GCCPUSeconds: run.GCCPUSeconds, MinorFaults: run.MinorFaults, ServerCPUSeconds: round(run.ServerCPUSeconds, 3),
-			Peers: len(peerAddrs),
+			Peers: len(peerAddrs), Phases: run.Phases,
 		}
 		if len(runs) > 1 {
 			r.RunsSeconds = runs
@@ -283,6 +326,10 @@ func Sync(ctx context.Context, o Options) (*SyncResult, error) {
 			if run.CPUSeconds > 0 && floor.cpuSeconds > 0 {
 				r.CPUSeconds, r.FloorCPUSeconds = round(run.CPUSeconds, 3), round(floor.cpuSeconds, 3)
 				r.CPURatio = round(run.CPUSeconds/floor.cpuSeconds, 2)
+			}
+			if run.CPUSeconds > 0 && run.ServerCPUSeconds > 0 {
+				bound := (run.CPUSeconds + run.ServerCPUSeconds) / float64(floor.cores)
+				r.CPUBoundSeconds, r.CPUBoundRatio = round(bound, 3), round(bound/floor.seconds, 2)
 			}
 		}
 		o.logf("sync by %s: %.2f s, %.0f blocks/s, peak RSS %.0f MB", m, r.Seconds, r.BlocksPerS, r.PeakRSSMB)
@@ -371,9 +418,13 @@ func syncOnce(ctx context.Context, p chain.Params, dir, peerAddr, method string,
 	if got := n.Chain().Tip().Index; got != want {
 		return nil, fmt.Errorf("synced to index %d, want %d", got, want)
 	}
-	return &SyncRun{Method: method, Index: want, Seconds: d.Seconds(), PeakRSSMB: kbToMB(procStatusKB("self", "VmHWM")), PeakHeapMB: peakHeap,
+	run := &SyncRun{Method: method, Index: want, Seconds: d.Seconds(), PeakRSSMB: kbToMB(procStatusKB("self", "VmHWM")), PeakHeapMB: peakHeap,
 		CPUSeconds: cpu.Seconds(), GCCycles: gc.cycles - gc0.cycles, GCCPUSeconds: round(gc.cpu-gc0.cpu, 3),
-		MinorFaults: faults}, nil
+		MinorFaults: faults}
+	if ph, ok := n.LastSyncPhases(); ok && method != "serial" && method != "whole" {
+		run.Phases = phasesMs(ph)
+	}
+	return run, nil
 }
 
 type gcCount struct {
@@ -421,6 +472,9 @@ func (r *SyncResult) Table(w io.Writer) {
 			}
 		}
 		t.row(name+": time", fmt.Sprintf("%.2f s", s.Seconds), goal, st)
+		if s.Phases != nil {
+			t.row(name+": where the time went", s.Phases.String(), "", "")
+		}
 		if len(s.RunsSeconds) > 1 {
 			t.row(name+": runs (best taken, as the tutorial's)", fmt.Sprint(s.RunsSeconds), "", "")
 		}
@@ -435,6 +489,9 @@ func (r *SyncResult) Table(w io.Writer) {
 			t.row(name+": time ÷ floor", fmt.Sprintf("%.2f×", s.FloorRatio), goal, st)
 			if s.CPURatio > 0 {
 				t.row(name+": CPU time ÷ verifier's CPU time", fmt.Sprintf("%.2f× (%.2f s ÷ %.2f s)", s.CPURatio, s.CPUSeconds, s.FloorCPUSeconds), "", "")
+			}
+			if s.CPUBoundRatio > 0 {
+				t.row(name+": lowest time this CPU allows ÷ floor", fmt.Sprintf("%.2f× ((syncing %.2f s + serving %.2f s) ÷ %d cores = %.3f s)", s.CPUBoundRatio, s.CPUSeconds, s.ServerCPUSeconds, s.Cores, s.CPUBoundSeconds), "", "")
 			}
 		}
 		goal, st = "", ""

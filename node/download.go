@@ -86,6 +86,7 @@ type downloader struct {
 	n      *Node
 	first  uint64 // index of hashes[0]
 	hashes []chain.Hash
+	clock  *syncClock // where the sync's time goes; calls with mu held
 
 	mu       sync.Mutex
 	wake     chan struct{} // a delivery, a finished request, a commit
@@ -116,13 +117,14 @@ type DownloadStats struct {
 	Served  map[peer.ID]int
 	Stalled []peer.ID
 	Failed  []peer.ID
+	Phases  SyncPhases // where the time went (syncParallel's, all sessions)
 }
 
 // downloadBlocks fetches and adds the blocks of hashes (index first on)
 // from primary and every other connected peer that has them.
-func (n *Node) downloadBlocks(ctx context.Context, primary peer.ID, first uint64, hashes []chain.Hash) (DownloadStats, error) {
+func (n *Node) downloadBlocks(ctx context.Context, clock *syncClock, primary peer.ID, first uint64, hashes []chain.Hash) (DownloadStats, error) {
 	d := &downloader{
-		n: n, first: first, hashes: hashes,
+		n: n, first: first, hashes: hashes, clock: clock,
 		wake:      make(chan struct{}, 1),
 		commitErr: make(chan error, 1),
 		checked:   make(chan *chain.Prechecked, 1),
@@ -244,7 +246,15 @@ func (d *downloader) run(ctx context.Context, wg *sync.WaitGroup) error {
 		if batch != nil {
 			d.checking = true
 			d.taken += len(batch)
-			go func() { d.checked <- d.n.chain.PrecheckBlocks(batch) }()
+			d.clock.precheckStarted()
+			go func() {
+				t0 := time.Now()
+				pc := d.n.chain.PrecheckBlocks(batch)
+				d.mu.Lock()
+				d.clock.prechecked(time.Since(t0))
+				d.mu.Unlock()
+				d.checked <- pc
+			}()
 		}
 		idle := !d.checking && !d.committing && d.ready == nil
 		if idle && len(d.inflight) == 0 && d.asking == 0 && !d.canSchedule() {
@@ -350,9 +360,12 @@ func (d *downloader) windowFull() bool {
 // commit adds a prechecked run of blocks (the next to commit); a block
 // that breaks a rule is the fault of the peer that sent it.
 func (d *downloader) commit(pc *chain.Prechecked) error {
+	t0 := time.Now()
 	k, res, err := d.n.chain.AddPrechecked(pc)
+	took := time.Since(t0)
 	d.n.metrics.BlocksSynced.Add(uint64(k))
 	d.mu.Lock()
+	d.clock.committed(took)
 	start := d.next
 	var bad *dlPeer
 	if err != nil && k < pc.Len() {
@@ -569,6 +582,7 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 			d.mu.Unlock()
 			return fmt.Errorf("%w: %d blocks for %d asked", errPeerMisbehaved, req.next+len(blocks)-req.r.lo, req.r.hi-req.r.lo)
 		}
+		kept := 0
 		for _, b := range blocks {
 			if b.Hash() != d.hashes[req.next] {
 				d.mu.Unlock()
@@ -578,9 +592,11 @@ func (d *downloader) fetchRangeErr(ctx context.Context, req *dlRequest) error {
 				d.blocks[req.next], d.from[req.next] = b, req.p
 				d.bytes += b.Size()
 				req.p.served++
+				kept++
 			}
 			req.next++
 		}
+		d.clock.received(kept)
 		req.last = time.Now()
 		d.mu.Unlock()
 		d.signal()
@@ -637,10 +653,17 @@ func putFrameBuf(b []byte) {
 // goes, then their blocks from every peer that has them; again until p is
 // not ahead of us. The download penalises the peers it finds at fault
 // itself, so its errors are not held against p.
-func (n *Node) syncParallel(ctx context.Context, p peer.ID) (DownloadStats, error) {
-	total := DownloadStats{Served: make(map[peer.ID]int)}
+func (n *Node) syncParallel(ctx context.Context, p peer.ID) (total DownloadStats, err error) {
+	total.Served = make(map[peer.ID]int)
+	clock := newSyncClock()
+	defer func() {
+		total.Phases = clock.finish()
+		n.lastSync.p.Store(&total.Phases)
+	}()
 	for ctx.Err() == nil {
+		t0 := time.Now()
 		hb, err := n.headerBranch(ctx, p, true)
+		clock.ph.Headers += time.Since(t0) // no download runs now
 		if err != nil || hb == nil {
 			n.syncFailed(p, err)
 			return total, err
@@ -649,7 +672,8 @@ func (n *Node) syncParallel(ctx context.Context, p peer.ID) (DownloadStats, erro
 		if len(hashes) == 0 {
 			return total, nil
 		}
-		st, err := n.downloadBlocks(ctx, p, first, hashes)
+		clock.downloading()
+		st, err := n.downloadBlocks(ctx, clock, p, first, hashes)
 		for id, k := range st.Served {
 			total.Served[id] += k
 		}

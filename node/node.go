@@ -184,6 +184,7 @@ type Node struct {
 	statsTopic          *pubsub.Topic
 	stats               *statsTable // beacons heard (stats.go)
 	arrivals            *arrivalLog // when and from whom blocks came (arrivals.go)
+	lastSync            lastSync    // the phases of the last parallel sync (syncphases.go)
 	found               sync.Map    // peer.ID -> how it was found (peerinfo.go)
 	compact             *compactRelay
 	txlog               *chain.TxLog
