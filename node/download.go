@@ -653,17 +653,22 @@ func putFrameBuf(b []byte) {
 // goes, then their blocks from every peer that has them; again until p is
 // not ahead of us. The download penalises the peers it finds at fault
 // itself, so its errors are not held against p.
-func (n *Node) syncParallel(ctx context.Context, p peer.ID) (total DownloadStats, err error) {
-	total.Served = make(map[peer.ID]int)
+func (n *Node) syncParallel(ctx context.Context, p peer.ID) (DownloadStats, error) {
 	clock := newSyncClock()
-	defer func() {
-		total.Phases = clock.finish()
-		n.lastSync.p.Store(&total.Phases)
-	}()
+	total, err := n.syncSessions(ctx, p, clock)
+	total.Phases = clock.finish()
+	ph := total.Phases
+	n.lastSync.p.Store(&ph)
+	return total, err
+}
+
+// syncSessions is syncParallel's loop, its phases kept on clock.
+func (n *Node) syncSessions(ctx context.Context, p peer.ID, clock *syncClock) (DownloadStats, error) {
+	total := DownloadStats{Served: make(map[peer.ID]int)}
 	for ctx.Err() == nil {
 		t0 := time.Now()
 		hb, err := n.headerBranch(ctx, p, true)
-		clock.ph.Headers += time.Since(t0) // no download runs now
+		clock.headers(time.Since(t0))
 		if err != nil || hb == nil {
 			n.syncFailed(p, err)
 			return total, err

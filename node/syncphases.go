@@ -43,6 +43,9 @@ func newSyncClock() *syncClock { return &syncClock{start: time.Now()} }
 
 func (c *syncClock) since() time.Duration { return time.Since(c.start) }
 
+// headers adds a header session's time (no download runs meanwhile).
+func (c *syncClock) headers(d time.Duration) { c.ph.Headers += d }
+
 // downloading marks a download's start; the first is the end of the
 // sync's head, which no block can shorten.
 func (c *syncClock) downloading() {
