@@ -201,3 +201,46 @@ func TestChildrenDoNotHoldTheConnection(t *testing.T) {
 		t.Fatalf("a child holds /dev/fuse:\n%s", out)
 	}
 }
+
+// TestCutPutsHolesBack: bytes written into a durable hole (a file grown
+// by truncation) come back as a hole, not as written zeros, so a cut
+// needs no free space (a full disk refused the zeros: see
+// chaos.TestPowerCutOnFullDisk).
+func TestCutPutsHolesBack(t *testing.T) {
+	p, mnt := mountT(t)
+	path := filepath.Join(mnt, "sparse")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(4 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, mnt)
+	blocks := func() int64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks
+	}
+	before := blocks()
+	writeAt(t, f, string(bytes.Repeat([]byte{7}, 1<<20)), 1<<20)
+	if got := blocks(); got < before+(1<<20)/512 {
+		t.Fatalf("%d blocks after writing 1 MiB into the hole (%d before): the write did not allocate", got, before)
+	}
+	f.Close() // a cut unmounts: nothing may hold the mount
+	if err := p.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, make([]byte, 4<<20)) {
+		t.Fatalf("after the cut: %d bytes, %v; want 4 MiB of zeros", len(b), err)
+	}
+	if got := blocks(); got > before {
+		t.Errorf("%d blocks after the cut, %d before the write: the hole was filled with written zeros", got, before)
+	}
+}
