@@ -6,13 +6,13 @@ import (
 )
 
 // SyncPhases is where one parallel sync's time went, each instant counted
-// from SyncFrom's start: the headers, the blocks arriving, and the two
+// from the sync's start (SyncFrom's, less its first status check): the headers, the blocks arriving, and the two
 // stages that store them (download.go). The bench prints it for every
 // sync it times, so a reader sees what bounds that sync (the head before
 // the first precheck, the commit after the last block) without a
 // temporary trace.
 type SyncPhases struct {
-	Total time.Duration // SyncFrom's start → its return
+	Total time.Duration // the sync's start → its end
 	// Headers is the time spent getting and checking header branches,
 	// summed over the sync's sessions; the last one, which finds nothing
 	// more, comes after the download.
