@@ -6,7 +6,8 @@ import (
 )
 
 // SyncPhases is where one parallel sync's time went, each instant counted
-// from the sync's start (SyncFrom's, less its first status check): the headers, the blocks arriving, and the two
+// from the sync's start (SyncFrom's; its status and header requests are
+// the first phase): the headers, the blocks arriving, and the two
 // stages that store them (download.go). The bench prints it for every
 // sync it times, so a reader sees what bounds that sync (the head before
 // the first precheck, the commit after the last block) without a
