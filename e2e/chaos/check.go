@@ -231,16 +231,25 @@ func (h *Harness) convergence(r *Report) {
 					// The wait may be another fault's: name those that
 					// were still active or began before the heads agreed.
 					var also []string
-					last := f.To
+					last, still := f.To, 0
 					for _, g := range r.Faults {
 						if g.From < t && (g.To < 0 || g.To > f.To) && (g.From != f.From || g.Kind != f.Kind) {
 							also = append(also, fmt.Sprintf("%s %v %.1f–%.1f s", g.Kind, g.Nodes, g.From, g.To))
 							last = max(last, g.To)
+							if g.To < 0 || g.To > t {
+								still++
+							}
 						}
 					}
-					if len(also) > 0 {
+					switch {
+					case len(also) == 0:
+					case still == 0:
 						r.LongestAfterFault += fmt.Sprintf("; heads agreed at %.0f s, %.1f s after the last of the faults active meanwhile (%d) ended: %s",
 							t, t-last, len(also), strings.Join(also, ", "))
+					default:
+						// They agreed under faults still on: name how many.
+						r.LongestAfterFault += fmt.Sprintf("; heads agreed at %.0f s with %d of the %d faults active meanwhile still on (the last ended %.1f s later): %s",
+							t, still, len(also), last-t, strings.Join(also, ", "))
 					}
 				}
 				break

@@ -60,4 +60,17 @@ func TestConvergenceNamesOverlappingFaults(t *testing.T) {
 		!strings.Contains(r.LongestAfterFault, "clock-skew [2] 6.0–24.0 s") {
 		t.Fatalf("attribution %q: want the kill and the clock skew active until 24 s", r.LongestAfterFault)
 	}
+
+	// A fault that outlasts the agreement is named as still on, not as
+	// having ended a negative time before it.
+	r = &Report{Faults: []Fault{
+		{Kind: "kill", Nodes: []int{1}, From: 4, To: 8},
+		{Kind: "clock-skew", Nodes: []int{2}, From: 6, To: 24},
+		{Kind: "delay-loss", Nodes: []int{1}, From: 20, To: 28},
+	}}
+	h.convergence(r)
+	if !strings.Contains(r.LongestAfterFault, "heads agreed at 25 s with 1 of the 2 faults active meanwhile still on (the last ended 3.0 s later)") ||
+		!strings.Contains(r.LongestAfterFault, "delay-loss [1] 20.0–28.0 s") {
+		t.Fatalf("attribution %q: want the delay-loss named as still on at 25 s", r.LongestAfterFault)
+	}
 }
