@@ -96,7 +96,9 @@ type SyncResult struct {
 	// process together over the cores: no schedule of the same work on
 	// these cores is shorter. CPUBoundRatio is it over the floor, the
 	// lowest time ÷ floor this run's work allows (helper runs only, where
-	// the server's CPU is measured apart).
+	// the server's CPU is measured apart; it is taken over the helper's
+	// whole run, its start included, so the bound is high by the few ms
+	// the server spends on that).
 	CPUBoundSeconds float64 `json:"cpu_bound_seconds,omitempty"`
 	CPUBoundRatio   float64 `json:"cpu_bound_ratio,omitempty"`
 	// Phases is where the reported sync's time went.
